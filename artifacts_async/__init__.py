@@ -1,0 +1,71 @@
+"""artifacts_async: move a workflow step's artifacts to and from object storage.
+
+Keys first, report early, upload concurrently in verified parts, resume after a crash,
+stream downloads, collect garbage safely.
+"""
+
+from ._artifacts import Artifacts, LoadResult, SaveResult
+from ._config import Repository, RepositoryConfig
+from ._credentials import Credentials, SecretRef
+from ._events import CompleteDetails, ProgressEvent, ReportDetails
+from ._exceptions import (
+    ArtifactError,
+    ArtifactNotFoundError,
+    BackendError,
+    ConfigurationError,
+    DriverNotInstalledError,
+    IntegrityError,
+    KeyTemplateError,
+    MissingInputError,
+    PermissionDeniedError,
+    TransferError,
+    TransientBackendError,
+    UnsafeArchiveError,
+)
+from ._options import TransferOptions
+from ._planning import plan_inputs, plan_outputs
+from ._records import ArtifactRecord, ArtifactStatus, Location
+from ._registry import available_drivers, create_driver, load_driver
+from ._specs import Archive, ArchiveKind, Context, GCStrategy, InputArtifact, OutputArtifact
+from ._templates import render_key
+
+__all__ = [
+    "Archive",
+    "ArchiveKind",
+    "ArtifactError",
+    "ArtifactNotFoundError",
+    "ArtifactRecord",
+    "ArtifactStatus",
+    "Artifacts",
+    "BackendError",
+    "CompleteDetails",
+    "ConfigurationError",
+    "Context",
+    "Credentials",
+    "DriverNotInstalledError",
+    "GCStrategy",
+    "InputArtifact",
+    "IntegrityError",
+    "KeyTemplateError",
+    "LoadResult",
+    "Location",
+    "MissingInputError",
+    "OutputArtifact",
+    "PermissionDeniedError",
+    "ProgressEvent",
+    "ReportDetails",
+    "Repository",
+    "RepositoryConfig",
+    "SaveResult",
+    "SecretRef",
+    "TransferError",
+    "TransferOptions",
+    "TransientBackendError",
+    "UnsafeArchiveError",
+    "available_drivers",
+    "create_driver",
+    "load_driver",
+    "plan_inputs",
+    "plan_outputs",
+    "render_key",
+]

@@ -1,0 +1,297 @@
+"""The entry point: `Artifacts` saves outputs, loads inputs and streams objects."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import final
+
+import anyio
+import attrs
+
+from ._budget import TransferBudget
+from ._config import RepositoryConfig
+from ._download import download, verified_stream
+from ._events import (
+    CompleteCallback,
+    CompleteDetails,
+    ProgressCallback,
+    ProgressEvent,
+    ReportCallback,
+    ReportDetails,
+    call,
+)
+from ._exceptions import (
+    ArtifactError,
+    ArtifactNotFoundError,
+    MissingInputError,
+    TransferError,
+)
+from ._journal import Journal, default_state_dir
+from ._options import TransferOptions
+from ._planning import plan_inputs, plan_outputs
+from ._records import ArtifactRecord, ArtifactStatus
+from ._registry import create_driver
+from ._sources import open_source
+from ._specs import Context, InputArtifact, OutputArtifact
+from ._transfer import UploadEngine
+from .abc import Driver
+
+__all__ = ["Artifacts", "LoadResult", "SaveResult"]
+
+
+@final
+@attrs.frozen(kw_only=True)
+class SaveResult:
+    """The final records of a save, in the order of the specs, and each failure's error."""
+
+    records: Sequence[ArtifactRecord]
+    errors: Mapping[str, ArtifactError]
+    peak_parts_in_flight: int = 0
+    peak_buffered_bytes: int = 0
+
+    @property
+    def ok(self) -> bool:
+        """True when no artifact failed (skipped optional ones are fine)."""
+        return not self.errors
+
+    def raise_for_errors(self) -> None:
+        """Raise the first artifact's error if any failed."""
+        for error in self.errors.values():
+            raise error
+
+
+@final
+@attrs.frozen(kw_only=True)
+class LoadResult:
+    """The records read, the names skipped (optional and absent), and errors by name."""
+
+    records: Sequence[ArtifactRecord]
+    skipped: Sequence[str]
+    errors: Mapping[str, ArtifactError]
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+@final
+class Artifacts:
+    """Saves and loads a step's artifacts through the repositories of `config`.
+
+    Use as an async context manager; drivers are created on first use and closed on
+    exit. `drivers` maps a repository name to a ready driver instance, overriding the
+    registry (for wrapping or testing drivers).
+    """
+
+    def __init__(
+        self,
+        config: RepositoryConfig,
+        *,
+        options: TransferOptions | None = None,
+        drivers: Mapping[str, Driver] | None = None,
+    ) -> None:
+        self.config = config
+        self.options = options or TransferOptions()
+        self._drivers: dict[str, Driver] = dict(drivers or {})
+        self._owned: list[Driver] = []
+        self._journal: Journal | None = None
+        self._lock = anyio.Lock()
+
+    async def __aenter__(self) -> Artifacts:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the drivers this object created and the resume journal."""
+        with anyio.CancelScope(shield=True):
+            for driver in self._owned:
+                await driver.aclose()
+        self._owned.clear()
+        self._drivers = {k: v for k, v in self._drivers.items() if v not in self._owned}
+        if self._journal is not None:
+            self._journal.close()
+            self._journal = None
+
+    async def driver(self, repository: str) -> Driver:
+        """The driver of `repository` (created on first use)."""
+        async with self._lock:
+            if repository not in self._drivers:
+                repo = self.config.get(repository)
+                settings = repo.driver_settings()
+                driver = await anyio.to_thread.run_sync(create_driver, repo.driver, settings)
+                self._drivers[repository] = driver
+                self._owned.append(driver)
+            return self._drivers[repository]
+
+    def _journal_for(self) -> Journal | None:
+        if not self.options.resume:
+            return None
+        if self._journal is None:
+            state = self.options.state_dir or default_state_dir()
+            self._journal = Journal(state / "uploads.sqlite3")
+        return self._journal
+
+    async def save_outputs(
+        self,
+        outputs: Sequence[OutputArtifact],
+        *,
+        context: Context,
+        on_report: ReportCallback | None = None,
+        on_complete: CompleteCallback | None = None,
+        on_progress: ProgressCallback | None = None,
+    ) -> SaveResult:
+        """Plan every output, report them, upload them concurrently, and report again.
+
+        1. Plans all records; a planning error (`KeyTemplateError`, `ConfigurationError`)
+           is raised before anything is uploaded.
+        2. Calls `on_report` once with every planned record, before any byte moves.
+        3. Uploads all artifacts concurrently under one budget; one failure does not stop
+           the others. A missing path fails a required artifact and skips an optional one.
+        4. Calls `on_complete` once with the final records and returns them.
+        """
+        planned = plan_outputs(outputs, context=context, config=self.config)
+        await call(on_report, ReportDetails(records=planned))
+        engine = UploadEngine(
+            self.options,
+            budget=TransferBudget(
+                max_parts=self.options.max_parts_in_flight,
+                max_bytes=self.options.max_buffer_bytes,
+            ),
+            journal=self._journal_for(),
+            on_progress=on_progress,
+        )
+        final: list[ArtifactRecord] = list(planned)
+        errors: dict[str, ArtifactError] = {}
+        limiter = anyio.CapacityLimiter(self.options.max_artifacts_in_flight)
+
+        async def save_one(index: int, spec: OutputArtifact) -> None:
+            record = planned[index]
+            async with limiter:
+                try:
+                    final[index] = await self._save(engine, spec, record)
+                except MissingInputError as exc:
+                    if spec.optional:
+                        final[index] = attrs.evolve(record, status=ArtifactStatus.SKIPPED,
+                                                    error=str(exc))
+                        return
+                    errors[spec.name] = exc
+                    final[index] = attrs.evolve(record, status=ArtifactStatus.FAILED,
+                                                error=_describe(exc))
+                except (ArtifactError, OSError) as exc:
+                    error = exc if isinstance(exc, ArtifactError) else TransferError(
+                        f"artifact {spec.name!r}: {exc}"
+                    )
+                    if error is not exc:
+                        error.__cause__ = exc
+                    errors[spec.name] = error
+                    final[index] = attrs.evolve(record, status=ArtifactStatus.FAILED,
+                                                error=_describe(exc))
+                    if on_progress is not None:
+                        on_progress(ProgressEvent(name="upload.failed", artifact=spec.name,
+                                                  key=record.location.key, error=str(exc)))
+
+        async with anyio.create_task_group() as tg:
+            for index, spec in enumerate(outputs):
+                tg.start_soon(save_one, index, spec)
+        await call(on_complete, CompleteDetails(records=final))
+        return SaveResult(
+            records=final,
+            errors=errors,
+            peak_parts_in_flight=engine.budget.peak_parts,
+            peak_buffered_bytes=engine.budget.peak_bytes,
+        )
+
+    async def _save(
+        self, engine: UploadEngine, spec: OutputArtifact, record: ArtifactRecord
+    ) -> ArtifactRecord:
+        driver = await self.driver(record.location.repository)
+        metadata = {"artifact": spec.name, "archive": record.archive.kind.value}
+        if spec.mode is not None:
+            metadata["mode"] = f"{spec.mode:o}"
+        async with open_source(spec.path, record.archive) as source:
+            stored = await engine.upload(
+                driver, record.location.key, source, artifact=spec.name, metadata=metadata
+            )
+        return attrs.evolve(
+            record,
+            status=ArtifactStatus.STORED,
+            size=stored.size,
+            checksum=f"crc32c:{stored.crc32c}",
+            location=attrs.evolve(record.location, url=driver.describe(record.location.key)),
+        )
+
+    async def load_inputs(
+        self,
+        inputs: Sequence[InputArtifact],
+        *,
+        context: Context,
+        raise_on_error: bool = True,
+    ) -> LoadResult:
+        """Download and unpack every input into its path, concurrently.
+
+        Archives are extracted as streams, safely (`UnsafeArchiveError`); files are
+        written beside their path and renamed into place. A missing object fails a
+        required input (`MissingInputError`) and skips an optional one. With
+        `raise_on_error`, the first failure is raised once all inputs have ended.
+        """
+        records = plan_inputs(inputs, context=context, config=self.config)
+        skipped: list[str] = []
+        errors: dict[str, ArtifactError] = {}
+        limiter = anyio.CapacityLimiter(self.options.max_artifacts_in_flight)
+
+        async def load_one(spec: InputArtifact, record: ArtifactRecord) -> None:
+            async with limiter:
+                try:
+                    if record.status is not ArtifactStatus.STORED:
+                        raise MissingInputError(
+                            f"input {spec.name!r}: its record is {record.status.value}, "
+                            "not stored"
+                        )
+                    driver = await self.driver(record.location.repository)
+                    await download(driver, record, spec.path, mode=spec.mode or record.mode,
+                                   verify=spec.verify)
+                except (ArtifactNotFoundError, MissingInputError) as exc:
+                    if spec.optional:
+                        skipped.append(spec.name)
+                        return
+                    errors[spec.name] = MissingInputError(f"input {spec.name!r}: {exc}")
+                except (ArtifactError, OSError) as exc:
+                    error = exc if isinstance(exc, ArtifactError) else TransferError(
+                        f"input {spec.name!r}: {exc}"
+                    )
+                    errors[spec.name] = error
+
+        async with anyio.create_task_group() as tg:
+            for spec, record in zip(inputs, records, strict=True):
+                tg.start_soon(load_one, spec, record)
+        if raise_on_error:
+            for error in errors.values():
+                raise error
+        return LoadResult(records=records, skipped=sorted(skipped), errors=errors)
+
+    async def open_stream(
+        self,
+        record: ArtifactRecord,
+        *,
+        offset: int = 0,
+        length: int | None = None,
+        verify: bool = True,
+    ) -> AsyncIterator[bytes]:
+        """Stream a stored object's bytes (as stored: archives are not unpacked).
+
+        Reading it whole checks the record's checksum at the end (`IntegrityError`).
+        """
+        driver = await self.driver(record.location.repository)
+        async for chunk in verified_stream(driver, record, offset=offset, length=length,
+                                           verify=verify):
+            yield chunk
+

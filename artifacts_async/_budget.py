@@ -1,0 +1,78 @@
+"""One budget shared by every part of a save: parts in flight and bytes buffered."""
+
+from __future__ import annotations
+
+import collections
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio
+import anyio.lowlevel
+
+__all__ = ["TransferBudget"]
+
+
+class TransferBudget:
+    """At most `max_parts` parts in flight and `max_bytes` bytes held, FIFO-fair.
+
+    `peak_parts` and `peak_bytes` record the highest values reached, for tests and
+    benchmarks.
+    """
+
+    def __init__(self, *, max_parts: int, max_bytes: int) -> None:
+        self.max_parts = max_parts
+        self.max_bytes = max_bytes
+        self._parts = anyio.Semaphore(max_parts)
+        self._free = max_bytes
+        self._waiters: collections.deque[tuple[int, anyio.Event]] = collections.deque()
+        self.in_flight = 0
+        self.peak_parts = 0
+        self.peak_bytes = 0
+
+    @property
+    def held_bytes(self) -> int:
+        """Bytes currently held by buffered parts."""
+        return self.max_bytes - self._free
+
+    async def acquire_bytes(self, n: int) -> None:
+        """Wait until `n` bytes are free and take them."""
+        if n > self.max_bytes:
+            raise ValueError(f"cannot hold {n} bytes in a budget of {self.max_bytes}")
+        if not self._waiters and self._free >= n:
+            await anyio.lowlevel.checkpoint_if_cancelled()
+            self._take(n)
+            await anyio.lowlevel.cancel_shielded_checkpoint()
+            return
+        entry = (n, anyio.Event())
+        self._waiters.append(entry)
+        try:
+            await entry[1].wait()
+        except BaseException:
+            if entry in self._waiters:
+                self._waiters.remove(entry)
+            else:  # granted while being cancelled: give it back
+                self.release_bytes(n)
+            raise
+
+    def _take(self, n: int) -> None:
+        self._free -= n
+        self.peak_bytes = max(self.peak_bytes, self.held_bytes)
+
+    def release_bytes(self, n: int) -> None:
+        """Return `n` bytes and wake waiters that now fit, in order."""
+        self._free += n
+        while self._waiters and self._waiters[0][0] <= self._free:
+            size, event = self._waiters.popleft()
+            self._take(size)
+            event.set()
+
+    @asynccontextmanager
+    async def part_slot(self) -> AsyncIterator[None]:
+        """Hold one of the `max_parts` in-flight slots."""
+        async with self._parts:
+            self.in_flight += 1
+            self.peak_parts = max(self.peak_parts, self.in_flight)
+            try:
+                yield
+            finally:
+                self.in_flight -= 1

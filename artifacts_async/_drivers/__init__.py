@@ -1,0 +1,1 @@
+"""The drivers that ship with the core: `local` and `memory`."""

@@ -1,0 +1,381 @@
+"""The local filesystem driver: a directory tree, written atomically.
+
+Layout under `root`:
+
+- `<key>`: a finished object.
+- `.artifacts-async/tmp/`: single-request writes in progress, renamed into place.
+- `.artifacts-async/uploads/<id>/`: a multipart upload: `data` (parts written at their
+  offsets), `meta.json`, and one `part-<n>.json` per part whose bytes are fully written.
+
+Invariant: a file appears under its final key only by `os.replace` of a complete file
+on the same filesystem, so a reader never sees a partial object.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import uuid
+from collections.abc import AsyncIterator, Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Self, final
+
+import aiofiles
+import aiofiles.os
+import anyio
+
+from .._checksums import combine_all, crc32c, verify_part
+from .._exceptions import (
+    ArtifactNotFoundError,
+    BackendError,
+    ConfigurationError,
+    IntegrityError,
+    PermissionDeniedError,
+)
+from ..abc import (
+    ChecksumKind,
+    DeleteOutcome,
+    DriverLimits,
+    ObjectInfo,
+    PartChecksums,
+    PendingUpload,
+    UploadedPart,
+)
+from ._common import limits_from_settings, resolve_range
+
+__all__ = ["LocalDriver"]
+
+_STATE = ".artifacts-async"
+_CHUNK = 1024 * 1024
+_TMP_PREFIX = "tmp:"
+
+
+def _translate(exc: OSError, what: str) -> BackendError:
+    if isinstance(exc, FileNotFoundError):
+        return ArtifactNotFoundError(f"{what} does not exist", backend_error=str(exc))
+    if isinstance(exc, PermissionError):
+        return PermissionDeniedError(f"{what}: permission denied", backend_error=str(exc))
+    return BackendError(f"{what}: {exc.strerror or exc}", backend_error=str(exc))
+
+
+@final
+class LocalDriver:
+    """Objects as files under `root`; verifies each part's CRC32C as it writes it."""
+
+    def __init__(self, root: str | os.PathLike[str], *, limits: DriverLimits | None = None) -> None:
+        self.root = Path(root).absolute()
+        self._state = self.root / _STATE
+        self._limits = limits or DriverLimits(
+            min_part_size=1,
+            max_part_size=5 * 1024**3,
+            max_parts=100_000,
+            max_object_size=None,
+            max_single_put=8 * 1024**2,
+            checksums=frozenset({ChecksumKind.CRC32C}),
+            delete_batch_size=1000,
+        )
+
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, Any]) -> Self:
+        """Settings: `root` (a directory, created if missing), and optional limits."""
+        root = settings.get("root")
+        if not isinstance(root, str | os.PathLike) or not str(root):
+            raise ConfigurationError("local driver: set 'root' to a directory path")
+        driver = cls(root)
+        return cls(root, limits=limits_from_settings(driver.limits, settings))
+
+    @property
+    def limits(self) -> DriverLimits:
+        return self._limits
+
+    def describe(self, key: str) -> str:
+        return (self.root / key).as_uri()
+
+    def _path(self, key: str) -> Path:
+        if key.split("/", 1)[0] == _STATE:
+            raise ConfigurationError(f"keys under {_STATE}/ are reserved by the local driver")
+        path = self.root / key
+        if not path.is_relative_to(self.root) or ".." in key.split("/"):
+            raise ConfigurationError(f"key {key!r} escapes the repository root")
+        return path
+
+    def _info(self, key: str, st: os.stat_result, checksums: Mapping[str, str]) -> ObjectInfo:
+        return ObjectInfo(
+            key=key,
+            size=st.st_size,
+            checksums=checksums,
+            modified=datetime.fromtimestamp(st.st_mtime, UTC),
+        )
+
+    async def put(
+        self, key: str, data: bytes, *, checksums: PartChecksums, metadata: Mapping[str, str]
+    ) -> ObjectInfo:
+        if problem := verify_part(data, checksums):
+            raise IntegrityError(f"{self.describe(key)}: {problem} in the sent object")
+        path = self._path(key)
+        tmp = self._state / "tmp" / f"{uuid.uuid4().hex}"
+        try:
+            await aiofiles.os.makedirs(tmp.parent, exist_ok=True)
+            async with aiofiles.open(tmp, "wb") as f:
+                await f.write(data)
+            await aiofiles.os.makedirs(path.parent, exist_ok=True)
+            await aiofiles.os.replace(tmp, path)
+            st = await aiofiles.os.stat(path)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            raise _translate(exc, self.describe(key)) from exc
+        return self._info(key, st, {"crc32c": f"{crc32c(data):08x}"})
+
+    def _upload_dir(self, upload_id: str) -> Path:
+        if not upload_id.isalnum():
+            raise ArtifactNotFoundError(f"no upload {upload_id!r}")
+        return self._state / "uploads" / upload_id
+
+    async def start_upload(self, key: str, *, metadata: Mapping[str, str]) -> str:
+        self._path(key)
+        upload_id = uuid.uuid4().hex
+        directory = self._upload_dir(upload_id)
+        meta = {"key": key, "started": datetime.now(UTC).isoformat(), "metadata": dict(metadata)}
+
+        def create() -> None:
+            directory.mkdir(parents=True)
+            (directory / "data").touch()
+            (directory / "meta.json").write_text(json.dumps(meta))
+
+        try:
+            await anyio.to_thread.run_sync(create)
+        except OSError as exc:
+            raise _translate(exc, self.describe(key)) from exc
+        return upload_id
+
+    def _check_upload(self, key: str, upload_id: str) -> Path:
+        directory = self._upload_dir(upload_id)
+        try:
+            meta = json.loads((directory / "meta.json").read_text())
+        except (OSError, ValueError):
+            raise ArtifactNotFoundError(
+                f"no upload {upload_id!r} for {self.describe(key)}"
+            ) from None
+        if meta.get("key") != key:
+            raise ArtifactNotFoundError(f"upload {upload_id!r} is not for {self.describe(key)}")
+        return directory
+
+    async def upload_part(
+        self,
+        key: str,
+        upload_id: str,
+        number: int,
+        data: bytes,
+        *,
+        offset: int,
+        checksums: PartChecksums,
+    ) -> UploadedPart:
+        def write() -> UploadedPart:
+            directory = self._check_upload(key, upload_id)
+            if problem := verify_part(data, checksums):
+                raise IntegrityError(f"{self.describe(key)}: {problem} in part {number}")
+            fd = os.open(directory / "data", os.O_WRONLY)
+            try:
+                view = memoryview(data)
+                written = 0
+                while written < len(view):
+                    written += os.pwrite(fd, view[written:], offset + written)
+            finally:
+                os.close(fd)
+            crc = f"{crc32c(data):08x}"
+            # The marker is written after the bytes: list_parts never reports a part
+            # whose bytes are not all on disk.
+            marker = directory / f"part-{number:06d}.json"
+            marker_tmp = marker.with_suffix(".tmp")
+            marker_tmp.write_text(json.dumps({"size": len(data), "offset": offset, "crc32c": crc}))
+            marker_tmp.replace(marker)
+            return UploadedPart(number=number, size=len(data), etag=crc, checksums={"crc32c": crc})
+
+        try:
+            return await anyio.to_thread.run_sync(write)
+        except OSError as exc:
+            raise _translate(exc, self.describe(key)) from exc
+
+    def _parts(self, directory: Path) -> list[tuple[UploadedPart, int]]:
+        parts = []
+        for marker in sorted(directory.glob("part-*.json")):
+            info = json.loads(marker.read_text())
+            number = int(marker.stem.removeprefix("part-"))
+            part = UploadedPart(
+                number=number, size=info["size"], etag=info["crc32c"],
+                checksums={"crc32c": info["crc32c"]},
+            )
+            parts.append((part, info["offset"]))
+        return parts
+
+    async def list_parts(self, key: str, upload_id: str) -> Sequence[UploadedPart]:
+        def scan() -> list[UploadedPart]:
+            return [p for p, _ in self._parts(self._check_upload(key, upload_id))]
+
+        try:
+            return await anyio.to_thread.run_sync(scan)
+        except OSError as exc:
+            raise _translate(exc, self.describe(key)) from exc
+
+    async def complete_upload(
+        self, key: str, upload_id: str, parts: Sequence[UploadedPart]
+    ) -> ObjectInfo:
+        path = self._path(key)
+
+        def finish() -> ObjectInfo:
+            directory = self._check_upload(key, upload_id)
+            held = {p.number: (p, offset) for p, offset in self._parts(directory)}
+            expected_offset = 0
+            pieces = []
+            for wanted in parts:
+                if wanted.number not in held:
+                    raise IntegrityError(f"{self.describe(key)}: part {wanted.number} is missing")
+                part, offset = held[wanted.number]
+                if offset != expected_offset or part.size != wanted.size:
+                    raise IntegrityError(
+                        f"{self.describe(key)}: part {wanted.number} does not follow the "
+                        "previous part (offset or size differs)"
+                    )
+                expected_offset += part.size
+                pieces.append((int(part.checksums["crc32c"], 16), part.size))
+            data = directory / "data"
+            os.truncate(data, expected_offset)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            data.replace(path)
+            shutil.rmtree(directory, ignore_errors=True)
+            return self._info(key, path.stat(), {"crc32c": f"{combine_all(pieces):08x}"})
+
+        try:
+            return await anyio.to_thread.run_sync(finish)
+        except OSError as exc:
+            raise _translate(exc, self.describe(key)) from exc
+
+    async def abort_upload(self, key: str, upload_id: str) -> None:
+        if upload_id.startswith(_TMP_PREFIX):
+            name = upload_id.removeprefix(_TMP_PREFIX)
+            if name.isalnum():
+                with contextlib.suppress(FileNotFoundError):
+                    await aiofiles.os.remove(self._state / "tmp" / name)
+            return
+        with contextlib.suppress(ArtifactNotFoundError):
+            directory = self._upload_dir(upload_id)
+            await anyio.to_thread.run_sync(lambda: shutil.rmtree(directory, ignore_errors=True))
+
+    async def list_uploads(self, prefix: str) -> Sequence[PendingUpload]:
+        def scan() -> list[PendingUpload]:
+            found = []
+            for meta_file in sorted((self._state / "uploads").glob("*/meta.json")):
+                with contextlib.suppress(OSError, ValueError):
+                    meta = json.loads(meta_file.read_text())
+                    if meta["key"].startswith(prefix):
+                        found.append(PendingUpload(
+                            key=meta["key"], upload_id=meta_file.parent.name,
+                            started=datetime.fromisoformat(meta["started"]),
+                        ))
+            # Interrupted single-request writes: their key is unknown, so they belong to
+            # every prefix.
+            for tmp in sorted((self._state / "tmp").glob("*")):
+                with contextlib.suppress(OSError):
+                    started = datetime.fromtimestamp(tmp.stat().st_mtime, UTC)
+                    found.append(PendingUpload(
+                        key="", upload_id=f"{_TMP_PREFIX}{tmp.name}", started=started
+                    ))
+            return found
+
+        return await anyio.to_thread.run_sync(scan)
+
+    async def stat(self, key: str) -> ObjectInfo:
+        path = self._path(key)
+        try:
+            st = await aiofiles.os.stat(path)
+        except OSError as exc:
+            raise _translate(exc, self.describe(key)) from exc
+        if not os.path.isfile(path):
+            raise ArtifactNotFoundError(f"{self.describe(key)} does not exist (it is a directory)")
+        return self._info(key, st, {})
+
+    async def read(
+        self, key: str, *, offset: int = 0, length: int | None = None
+    ) -> AsyncIterator[bytes]:
+        path = self._path(key)
+        try:
+            f = await aiofiles.open(path, "rb")
+        except OSError as exc:
+            raise _translate(exc, self.describe(key)) from exc
+        try:
+            size = os.fstat(f.fileno()).st_size
+            start, end = resolve_range(size, offset, length)
+            await f.seek(start)
+            remaining = end - start
+            while remaining > 0:
+                chunk = await f.read(min(_CHUNK, remaining))
+                if not chunk:
+                    break
+                remaining -= len(chunk)
+                yield chunk
+        except OSError as exc:
+            raise _translate(exc, self.describe(key)) from exc
+        finally:
+            with anyio.CancelScope(shield=True):
+                await f.close()
+
+    async def delete(self, keys: Sequence[str]) -> Sequence[DeleteOutcome]:
+        if len(keys) > self._limits.delete_batch_size:
+            raise ConfigurationError(
+                f"local driver: {len(keys)} keys in one delete, at most "
+                f"{self._limits.delete_batch_size}"
+            )
+
+        def remove_all() -> list[DeleteOutcome]:
+            outcomes = []
+            for key in keys:
+                path = self._path(key)
+                try:
+                    path.unlink()
+                except FileNotFoundError:
+                    outcomes.append(DeleteOutcome(key=key, existed=False))
+                    continue
+                except OSError as exc:
+                    outcomes.append(DeleteOutcome(key=key, error=_translate(exc, key)))
+                    continue
+                outcomes.append(DeleteOutcome(key=key, existed=True))
+                self._prune(path.parent)
+            return outcomes
+
+        return await anyio.to_thread.run_sync(remove_all)
+
+    def _prune(self, directory: Path) -> None:
+        # Remove directories the deletes left empty, up to (not including) the root.
+        while directory != self.root and directory.is_relative_to(self.root):
+            try:
+                directory.rmdir()
+            except OSError:
+                return
+            directory = directory.parent
+
+    async def list(self, prefix: str) -> AsyncIterator[ObjectInfo]:
+        base = prefix.rsplit("/", 1)[0] if "/" in prefix else ""
+
+        def scan() -> list[tuple[str, os.stat_result]]:
+            start = self.root / base
+            found = []
+            for dirpath, dirnames, filenames in os.walk(start):
+                rel = Path(dirpath).relative_to(self.root).as_posix()
+                if rel == ".":
+                    dirnames[:] = [d for d in dirnames if d != _STATE]
+                for name in filenames:
+                    key = name if rel == "." else f"{rel}/{name}"
+                    if key.startswith(prefix):
+                        with contextlib.suppress(FileNotFoundError):
+                            found.append((key, os.stat(os.path.join(dirpath, name))))
+            return sorted(found)
+
+        for key, st in await anyio.to_thread.run_sync(scan):
+            yield self._info(key, st, {})
+
+    async def aclose(self) -> None:
+        await anyio.lowlevel.checkpoint()

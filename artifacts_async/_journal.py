@@ -1,0 +1,129 @@
+"""The resume journal: which multipart upload belongs to which key and source.
+
+A small SQLite database (stdlib) in the state directory. Every confirmed part is
+committed as it is confirmed, so a process killed at any point leaves a journal that a
+new process reconciles with the backend's `list_parts`.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from pathlib import Path
+
+import anyio.to_thread
+import attrs
+
+__all__ = ["Journal", "JournalEntry", "default_state_dir"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS uploads (
+    target TEXT PRIMARY KEY,
+    upload_id TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    part_size INTEGER NOT NULL,
+    created TEXT NOT NULL DEFAULT (datetime('now'))
+);
+CREATE TABLE IF NOT EXISTS parts (
+    target TEXT NOT NULL,
+    number INTEGER NOT NULL,
+    size INTEGER NOT NULL,
+    crc32c TEXT NOT NULL,
+    PRIMARY KEY (target, number)
+);
+"""
+
+
+def default_state_dir() -> Path:
+    """`$ARTIFACTS_ASYNC_STATE_DIR`, else `$XDG_STATE_HOME/artifacts-async`, else
+    `~/.local/state/artifacts-async`."""
+    if explicit := os.environ.get("ARTIFACTS_ASYNC_STATE_DIR"):
+        return Path(explicit)
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "artifacts-async"
+
+
+@attrs.frozen
+class JournalEntry:
+    """A journaled upload: its id, its source's fingerprint, and its confirmed parts."""
+
+    upload_id: str
+    fingerprint: str
+    part_size: int
+    parts: dict[int, tuple[int, str]]  # number -> (size, crc32c hex)
+
+
+class Journal:
+    """Durable map from an upload target (`driver location of the key`) to its upload."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._db: sqlite3.Connection | None = None
+
+    def _conn(self) -> sqlite3.Connection:
+        if self._db is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.execute("PRAGMA busy_timeout=10000")
+            db.executescript(_SCHEMA)
+            self._db = db
+        return self._db
+
+    async def _run(self, sql: str, *args: object) -> list[tuple[object, ...]]:
+        def work() -> list[tuple[object, ...]]:
+            with self._lock:
+                return self._conn().execute(sql, args).fetchall()
+
+        return await anyio.to_thread.run_sync(work)
+
+    async def find(self, target: str) -> JournalEntry | None:
+        """The journaled upload of `target`, if any."""
+        rows = await self._run(
+            "SELECT upload_id, fingerprint, part_size FROM uploads WHERE target = ?", target
+        )
+        if not rows:
+            return None
+        upload_id, fingerprint, part_size = rows[0]
+        parts = await self._run("SELECT number, size, crc32c FROM parts WHERE target = ?", target)
+        return JournalEntry(
+            str(upload_id),
+            str(fingerprint),
+            int(str(part_size)),
+            {int(str(n)): (int(str(s)), str(c)) for n, s, c in parts},
+        )
+
+    async def begin(self, target: str, upload_id: str, fingerprint: str, part_size: int) -> None:
+        """Record a new upload of `target`, replacing any earlier one."""
+        await self.forget(target)
+        await self._run(
+            "INSERT INTO uploads (target, upload_id, fingerprint, part_size) VALUES (?, ?, ?, ?)",
+            target, upload_id, fingerprint, part_size,
+        )
+
+    async def record_part(self, target: str, number: int, size: int, crc: str) -> None:
+        """Record a part the backend confirmed."""
+        await self._run(
+            "INSERT OR REPLACE INTO parts (target, number, size, crc32c) VALUES (?, ?, ?, ?)",
+            target, number, size, crc,
+        )
+
+    async def forget(self, target: str) -> None:
+        """Drop `target`'s upload (completed or aborted)."""
+        await self._run("DELETE FROM parts WHERE target = ?", target)
+        await self._run("DELETE FROM uploads WHERE target = ?", target)
+
+    async def targets(self) -> list[tuple[str, str]]:
+        """Every journaled `(target, upload_id)`."""
+        rows = await self._run("SELECT target, upload_id FROM uploads ORDER BY target")
+        return [(str(t), str(u)) for t, u in rows]
+
+    def close(self) -> None:
+        """Close the database."""
+        with self._lock:
+            if self._db is not None:
+                self._db.close()
+                self._db = None

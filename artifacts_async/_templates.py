@@ -1,0 +1,101 @@
+"""Key templates: Argo's `{{workflow.uid}}`-style variables, rendered purely.
+
+Rendering is deterministic: the same template and context always give the same key.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from ._exceptions import KeyTemplateError
+from ._specs import Context
+
+__all__ = ["render_key", "validate_key"]
+
+MAX_KEY_BYTES = 1024
+_VAR = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
+
+# `workflow.creationTimestamp.<X>` formats with strftime's `%X` for these letters.
+_STRFTIME = frozenset("YmdHMSyBbAaIpZz")
+
+
+def _timestamp(ts: datetime, part: str) -> str:
+    if part in ("", "RFC3339"):
+        return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    if part == "s":
+        return str(int(ts.timestamp()))
+    if part in _STRFTIME:
+        return ts.strftime(f"%{part}")
+    raise KeyError(part)
+
+
+_SIMPLE: dict[str, Callable[[Context], str]] = {
+    "workflow.name": lambda c: c.workflow_name,
+    "workflow.namespace": lambda c: c.namespace,
+    "workflow.uid": lambda c: c.workflow_uid,
+    "pod.name": lambda c: c.pod_name,
+    "node.id": lambda c: c.node_id,
+    "retry.attempt": lambda c: str(c.retry_attempt),
+}
+
+
+def _lookup(variable: str, context: Context) -> str:
+    if variable in _SIMPLE:
+        value = _SIMPLE[variable](context)
+        if not value:
+            raise KeyTemplateError(f"{{{{{variable}}}}} is empty in the context: set it")
+        return value
+    for prefix, table in (
+        ("workflow.labels.", context.labels),
+        ("workflow.annotations.", context.annotations),
+        ("workflow.parameters.", context.parameters),
+    ):
+        if variable.startswith(prefix):
+            name = variable.removeprefix(prefix)
+            if name not in table:
+                raise KeyTemplateError(
+                    f"{{{{{variable}}}}}: the workflow has no {prefix.split('.')[1][:-1]} {name!r}"
+                )
+            return table[name]
+    if variable == "workflow.creationTimestamp" or variable.startswith(
+        "workflow.creationTimestamp."
+    ):
+        part = variable.removeprefix("workflow.creationTimestamp").removeprefix(".")
+        try:
+            return _timestamp(context.creation_timestamp, part)
+        except KeyError:
+            pass
+    raise KeyTemplateError(
+        f"unknown variable {{{{{variable}}}}}: use workflow.name, workflow.namespace, "
+        "workflow.uid, workflow.labels.<k>, workflow.annotations.<k>, workflow.parameters.<k>, "
+        "workflow.creationTimestamp[.<Y|m|d|H|M|S|y|B|b|A|a|I|p|Z|z|RFC3339|s>], pod.name, "
+        "node.id or retry.attempt"
+    )
+
+
+def render_key(template: str, context: Context) -> str:
+    """Substitute every `{{variable}}` in `template`; raise `KeyTemplateError` on any problem."""
+    leftover = _VAR.sub("", template)
+    if "{{" in leftover or "}}" in leftover:
+        raise KeyTemplateError(f"unterminated '{{{{' or stray '}}}}' in key template {template!r}")
+    return _VAR.sub(lambda m: _lookup(m.group(1), context), template)
+
+
+def validate_key(key: str) -> str:
+    """Return `key` if it is safe as an object key, else raise `KeyTemplateError`."""
+    if not key:
+        raise KeyTemplateError("the key is empty")
+    if key.startswith("/"):
+        raise KeyTemplateError(f"key {key!r} is absolute: keys are relative to the repository")
+    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in key):
+        raise KeyTemplateError(f"key {key!r} contains control characters")
+    segments = key.split("/")
+    if any(s in ("..", ".") for s in segments):
+        raise KeyTemplateError(f"key {key!r} has a '.' or '..' segment")
+    if any(not s for s in segments):
+        raise KeyTemplateError(f"key {key!r} has an empty segment ('//' or a trailing '/')")
+    if len(key.encode("utf-8")) > MAX_KEY_BYTES:
+        raise KeyTemplateError(f"key is longer than {MAX_KEY_BYTES} bytes: {key[:64]!r}...")
+    return key
