@@ -95,10 +95,14 @@ def _write_zip(source: Path, out: IO[bytes]) -> None:
         for entry in entries:
             arcname = (PurePosixPath(source.name) / entry.relative_to(source)).as_posix() \
                 if entry != source else source.name
-            if entry.is_symlink() or not (entry.is_file() or entry.is_dir()):
+            # Zip has no portable symlinks: a link to a file inside the tree is stored as
+            # that file's content; anything else is refused.
+            if entry.is_symlink() and not (
+                entry.is_file() and _inside(source, entry.resolve())
+            ) or not (entry.is_file() or entry.is_dir()):
                 raise ConfigurationError(
-                    f"{entry} cannot be stored in a zip archive (only files and directories): "
-                    "use a tar archive"
+                    f"{entry} cannot be stored in a zip archive (only files, directories and "
+                    "links to files inside the tree): use a tar archive"
                 )
             zf.write(entry, arcname)
 

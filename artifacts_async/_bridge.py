@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import AsyncIterator, Callable
+from types import TracebackType
 from typing import Any
 
 import anyio
@@ -84,9 +85,21 @@ class ThreadProducer:
         if self._error is not None:
             raise self._error
 
-    async def __aexit__(self, *exc_info: object) -> bool | None:
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
         self._receive.close()
-        return await self._tg.__aexit__(*exc_info)  # type: ignore[arg-type]
+        try:
+            return await self._tg.__aexit__(exc_type, exc, tb)
+        except BaseExceptionGroup as group:
+            # The producer task never raises (its errors reach the consumer), so a group
+            # here only wraps the consumer's own exception: raise that, unwrapped.
+            if exc is not None and group.exceptions == (exc,):
+                raise exc from exc.__cause__
+            raise
 
 
 class AsyncIteratorReader(io.RawIOBase):

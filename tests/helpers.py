@@ -1,0 +1,97 @@
+"""Test helpers: a delegating driver wrapper to inject faults and observe calls."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from typing import Any, Self
+
+from artifacts_async.abc import (
+    DeleteOutcome,
+    Driver,
+    DriverLimits,
+    ObjectInfo,
+    PartChecksums,
+    PendingUpload,
+    UploadedPart,
+)
+
+Hook = Callable[[str, dict[str, Any]], Awaitable[None]]
+
+
+class WrappedDriver:
+    """Delegates to `inner`; `hook(method, kwargs)` runs before each call and may raise,
+    wait, or change `kwargs["data"]`. `calls` records (method, key, part number)."""
+
+    def __init__(self, inner: Driver, hook: Hook | None = None) -> None:
+        self.inner = inner
+        self.hook = hook
+        self.calls: list[tuple[str, str, int | None]] = []
+
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, Any]) -> Self:
+        raise NotImplementedError
+
+    @property
+    def limits(self) -> DriverLimits:
+        return self.inner.limits
+
+    def describe(self, key: str) -> str:
+        return self.inner.describe(key)
+
+    async def _before(self, method: str, **kwargs: Any) -> dict[str, Any]:
+        self.calls.append((method, kwargs.get("key", ""), kwargs.get("number")))
+        if self.hook is not None:
+            await self.hook(method, kwargs)
+        return kwargs
+
+    async def put(self, key: str, data: bytes, *, checksums: PartChecksums,
+                  metadata: Mapping[str, str]) -> ObjectInfo:
+        kw = await self._before("put", key=key, data=data)
+        return await self.inner.put(key, kw["data"], checksums=checksums, metadata=metadata)
+
+    async def start_upload(self, key: str, *, metadata: Mapping[str, str]) -> str:
+        await self._before("start_upload", key=key)
+        return await self.inner.start_upload(key, metadata=metadata)
+
+    async def upload_part(self, key: str, upload_id: str, number: int, data: bytes, *,
+                          offset: int, checksums: PartChecksums) -> UploadedPart:
+        kw = await self._before("upload_part", key=key, number=number, data=data)
+        return await self.inner.upload_part(key, upload_id, number, kw["data"], offset=offset,
+                                            checksums=checksums)
+
+    async def list_parts(self, key: str, upload_id: str) -> Sequence[UploadedPart]:
+        await self._before("list_parts", key=key)
+        return await self.inner.list_parts(key, upload_id)
+
+    async def complete_upload(self, key: str, upload_id: str,
+                              parts: Sequence[UploadedPart]) -> ObjectInfo:
+        await self._before("complete_upload", key=key)
+        return await self.inner.complete_upload(key, upload_id, parts)
+
+    async def abort_upload(self, key: str, upload_id: str) -> None:
+        await self._before("abort_upload", key=key)
+        await self.inner.abort_upload(key, upload_id)
+
+    async def list_uploads(self, prefix: str) -> Sequence[PendingUpload]:
+        return await self.inner.list_uploads(prefix)
+
+    async def stat(self, key: str) -> ObjectInfo:
+        await self._before("stat", key=key)
+        return await self.inner.stat(key)
+
+    async def read(self, key: str, *, offset: int = 0,
+                   length: int | None = None) -> AsyncIterator[bytes]:
+        await self._before("read", key=key)
+        async for chunk in self.inner.read(key, offset=offset, length=length):
+            yield chunk
+
+    async def delete(self, keys: Sequence[str]) -> Sequence[DeleteOutcome]:
+        await self._before("delete", key=",".join(keys))
+        return await self.inner.delete(keys)
+
+    async def list(self, prefix: str) -> AsyncIterator[ObjectInfo]:
+        async for info in self.inner.list(prefix):
+            yield info
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
