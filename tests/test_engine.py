@@ -1,0 +1,227 @@
+"""The upload engine: budgets, sliding window, integrity, retries, cancellation, resume."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+from typing import Any
+
+import anyio
+import attrs
+import pytest
+from helpers import WrappedDriver
+
+import artifacts_async as aa
+from artifacts_async._drivers._memory import MemoryDriver
+from artifacts_async._journal import Journal
+
+pytestmark = pytest.mark.anyio
+
+MiB = 1024 * 1024
+CTX = aa.Context(workflow_name="wf", workflow_uid="u", pod_name="p")
+
+
+def memory_setup(store: str, hook: Any = None, **limits: Any) -> tuple[aa.RepositoryConfig,
+                                                                        WrappedDriver]:
+    inner = MemoryDriver.from_settings({"name": store, **limits})
+    config = aa.RepositoryConfig.from_dict(
+        {"repositories": {"m": {"driver": "memory", "name": store}}})
+    return config, WrappedDriver(inner, hook)
+
+
+def options(state: Path | None = None, **kw: Any) -> aa.TransferOptions:
+    base: dict[str, Any] = {"part_size": MiB, "single_put_threshold": MiB,
+                            "max_parts_in_flight": 3, "max_buffer_bytes": 4 * MiB}
+    base.update(kw)
+    return aa.TransferOptions(resume=state is not None, state_dir=state, **base)
+
+
+def none(name: str, path: Path) -> aa.OutputArtifact:
+    return aa.OutputArtifact(name=name, path=path, archive=aa.Archive.none())
+
+
+def stored_bytes(store: str, key: str) -> bytes:
+    return MemoryDriver.get_store(store).objects[key][0]
+
+
+async def test_budget_is_never_exceeded(tmp_path: Path, memory_store_name: str) -> None:
+    """Across many artifacts, parts in flight and bytes held stay within the budget."""
+    observed = {"active": 0, "peak": 0}
+    budget_checks: list[tuple[int, int]] = []
+
+    async def hook(method: str, kwargs: dict[str, Any]) -> None:
+        if method == "upload_part":
+            observed["active"] += 1
+            observed["peak"] = max(observed["peak"], observed["active"])
+            await anyio.sleep(0)  # let other parts in
+            await anyio.sleep(0)
+            observed["active"] -= 1
+
+    config, driver = memory_setup(memory_store_name, hook)
+    paths = []
+    for i in range(5):
+        path = tmp_path / f"f{i}"
+        path.write_bytes(os.urandom(5 * MiB + i))
+        paths.append(path)
+    async with aa.Artifacts(config, options=options(), drivers={"m": driver}) as arts:
+        result = await arts.save_outputs([none(f"f{i}", p) for i, p in enumerate(paths)],
+                                         context=CTX,
+                                         on_progress=lambda e: budget_checks.append(
+                                             (e.bytes, e.transferred)))
+    assert result.ok, result.errors
+    assert result.peak_parts_in_flight <= 3
+    assert observed["peak"] <= 3
+    assert result.peak_buffered_bytes <= 4 * MiB
+    assert result.peak_buffered_bytes >= 3 * MiB  # the budget was actually used
+    for i, path in enumerate(paths):
+        assert stored_bytes(memory_store_name, f"wf/p/f{i}") == path.read_bytes()
+
+
+async def test_sliding_window_not_batches(tmp_path: Path, memory_store_name: str) -> None:
+    """Part 4 starts while part 1 is still in flight: a window, not batches of 3."""
+    part4_started = anyio.Event()
+
+    async def hook(method: str, kwargs: dict[str, Any]) -> None:
+        if method == "upload_part" and kwargs["number"] == 4:
+            part4_started.set()
+        if method == "upload_part" and kwargs["number"] == 1:
+            with anyio.fail_after(10):
+                await part4_started.wait()
+
+    config, driver = memory_setup(memory_store_name, hook)
+    (tmp_path / "f").write_bytes(os.urandom(6 * MiB))
+    async with aa.Artifacts(config, options=options(), drivers={"m": driver}) as arts:
+        result = await arts.save_outputs([none("f", tmp_path / "f")], context=CTX)
+    assert result.ok, result.errors
+
+
+async def test_corruption_rejected_by_backend(tmp_path: Path, memory_store_name: str) -> None:
+    """A part damaged after checksumming is rejected, retried, then fails as IntegrityError."""
+
+    async def hook(method: str, kwargs: dict[str, Any]) -> None:
+        if method == "upload_part" and kwargs["number"] == 2:
+            data = bytearray(kwargs["data"])
+            data[0] ^= 1
+            kwargs["data"] = bytes(data)
+
+    config, driver = memory_setup(memory_store_name, hook)
+    (tmp_path / "f").write_bytes(os.urandom(3 * MiB))
+    async with aa.Artifacts(config, options=options(), drivers={"m": driver}) as arts:
+        result = await arts.save_outputs([none("f", tmp_path / "f")], context=CTX)
+    assert isinstance(result.errors["f"], aa.IntegrityError)
+    assert [c for c in driver.calls if c[0] == "upload_part" and c[2] == 2] == [
+        ("upload_part", "wf/p/f", 2)] * 3
+    store = MemoryDriver.get_store(memory_store_name)
+    assert store.objects == {}
+    assert store.uploads == {}  # integrity failures are aborted even with resume
+
+
+async def test_corruption_the_backend_missed(tmp_path: Path, memory_store_name: str) -> None:
+    """When the backend does not verify parts, the final check catches it and deletes."""
+
+    async def hook(method: str, kwargs: dict[str, Any]) -> None:
+        if method == "upload_part" and kwargs["number"] == 2:
+            kwargs["data"] = b"\0" + kwargs["data"][1:]
+
+    store = memory_store_name
+    inner = MemoryDriver(name=store, limits=attrs.evolve(
+        MemoryDriver(name=store).limits, checksums=frozenset()))
+    driver = WrappedDriver(inner, hook)
+    config = aa.RepositoryConfig.from_dict(
+        {"repositories": {"m": {"driver": "memory", "name": store}}})
+    data = b"\xff" * (3 * MiB)
+    (tmp_path / "f").write_bytes(data)
+    async with aa.Artifacts(config, options=options(), drivers={"m": driver}) as arts:
+        result = await arts.save_outputs([none("f", tmp_path / "f")], context=CTX)
+    error = result.errors["f"]
+    assert isinstance(error, aa.IntegrityError)
+    assert "CRC32C" in str(error)
+    assert MemoryDriver.get_store(store).objects == {}  # nothing corrupt under the key
+
+
+async def test_transient_failures_retried_per_part(tmp_path: Path,
+                                                   memory_store_name: str) -> None:
+    """A transient failure re-sends only that part; the object is byte-identical."""
+    failed: set[int] = set()
+    events: list[aa.ProgressEvent] = []
+
+    async def hook(method: str, kwargs: dict[str, Any]) -> None:
+        number = kwargs.get("number")
+        if method == "upload_part" and number in (2, 3) and number not in failed:
+            failed.add(number)
+            raise aa.TransientBackendError("503 SlowDown")
+
+    config, driver = memory_setup(memory_store_name, hook)
+    data = os.urandom(4 * MiB + 7)
+    (tmp_path / "f").write_bytes(data)
+    async with aa.Artifacts(config, options=options(), drivers={"m": driver}) as arts:
+        result = await arts.save_outputs([none("f", tmp_path / "f")], context=CTX,
+                                         on_progress=events.append)
+    assert result.ok, result.errors
+    assert stored_bytes(memory_store_name, "wf/p/f") == data
+    part_calls = sorted(c[2] for c in driver.calls if c[0] == "upload_part" and c[2])
+    assert part_calls == [1, 2, 2, 3, 3, 4, 5]
+    assert [c[0] for c in driver.calls].count("start_upload") == 1
+    retries = [e for e in events if e.name == "upload.retry"]
+    assert sorted(e.part or 0 for e in retries) == [2, 3]
+    names = [e.name for e in events if e.name != "upload.retry"]
+    assert names[0] == "upload.started"
+    assert names[-1] == "upload.complete"
+    assert names.count("upload.part.complete") == 5
+    assert sum(e.bytes for e in events if e.name == "upload.part.complete") == len(data)
+
+
+async def test_permanent_failure_fails_fast(tmp_path: Path, memory_store_name: str) -> None:
+    """A permission error is not retried, stops the other parts, and aborts the upload."""
+
+    async def hook(method: str, kwargs: dict[str, Any]) -> None:
+        if method == "upload_part" and kwargs["number"] == 2:
+            raise aa.PermissionDeniedError("AccessDenied", backend_error="AccessDenied: no")
+
+    config, driver = memory_setup(memory_store_name, hook)
+    (tmp_path / "f").write_bytes(os.urandom(8 * MiB))
+    async with aa.Artifacts(config, options=options(), drivers={"m": driver}) as arts:
+        result = await arts.save_outputs([none("f", tmp_path / "f")], context=CTX)
+    assert isinstance(result.errors["f"], aa.PermissionDeniedError)
+    assert [c for c in driver.calls if c[0] == "upload_part" and c[2] == 2] == [
+        ("upload_part", "wf/p/f", 2)]
+    assert len([c for c in driver.calls if c[0] == "upload_part"]) < 8
+    assert ("abort_upload", "wf/p/f", None) in driver.calls
+    assert MemoryDriver.get_store(memory_store_name).uploads == {}
+
+
+@pytest.mark.parametrize("resume", [False, True])
+async def test_cancellation_leaves_nothing_behind(tmp_path: Path, memory_store_name: str,
+                                                  resume: bool) -> None:
+    """Cancelling a save stops every task; the upload is aborted, or journaled with resume."""
+    part_two = anyio.Event()
+
+    async def hook(method: str, kwargs: dict[str, Any]) -> None:
+        if method == "upload_part" and kwargs["number"] >= 2:
+            part_two.set()
+            await anyio.sleep_forever()
+
+    config, driver = memory_setup(memory_store_name, hook)
+    (tmp_path / "f").write_bytes(os.urandom(6 * MiB))
+    state = tmp_path / "state" if resume else None
+    before = set(asyncio.all_tasks())
+
+    async def save(arts: aa.Artifacts) -> None:
+        await arts.save_outputs([none("f", tmp_path / "f")], context=CTX)
+
+    async with aa.Artifacts(config, options=options(state), drivers={"m": driver}) as arts:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(save, arts)
+            await part_two.wait()
+            tg.cancel_scope.cancel()
+    await anyio.lowlevel.checkpoint()
+    assert set(asyncio.all_tasks()) - before == set()
+    uploads = MemoryDriver.get_store(memory_store_name).uploads
+    if resume:
+        assert len(uploads) == 1
+        journal = Journal(tmp_path / "state" / "uploads.sqlite3")
+        assert [t for t, _ in await journal.targets()] == [f"memory://{memory_store_name}/wf/p/f"]
+        journal.close()
+    else:
+        assert uploads == {}
