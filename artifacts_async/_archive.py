@@ -15,6 +15,7 @@ destination path.
 from __future__ import annotations
 
 import gzip
+import io
 import os
 import shutil
 import stat
@@ -23,7 +24,7 @@ import uuid
 import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path, PurePosixPath
-from typing import IO, BinaryIO
+from typing import IO, BinaryIO, cast
 
 from ._exceptions import ConfigurationError, MissingInputError, UnsafeArchiveError
 from ._specs import Archive, ArchiveKind
@@ -69,7 +70,7 @@ def _tarinfo(tar: tarfile.TarFile, path: Path, arcname: str) -> tarfile.TarInfo:
 
 
 def _write_tar(source: Path, out: IO[bytes], level: int) -> None:
-    gz: IO[bytes] | None = None
+    gz: gzip.GzipFile | None = None
     if level:
         gz = gzip.GzipFile(filename="", mode="wb", compresslevel=level, fileobj=out, mtime=0)
     try:
@@ -97,9 +98,9 @@ def _write_zip(source: Path, out: IO[bytes]) -> None:
                 if entry != source else source.name
             # Zip has no portable symlinks: a link to a file inside the tree is stored as
             # that file's content; anything else is refused.
-            if entry.is_symlink() and not (
+            if (entry.is_symlink() and not (
                 entry.is_file() and _inside(source, entry.resolve())
-            ) or not (entry.is_file() or entry.is_dir()):
+            )) or not (entry.is_file() or entry.is_dir()):
                 raise ConfigurationError(
                     f"{entry} cannot be stored in a zip archive (only files, directories and "
                     "links to files inside the tree): use a tar archive"
@@ -107,14 +108,17 @@ def _write_zip(source: Path, out: IO[bytes]) -> None:
             zf.write(entry, arcname)
 
 
-def write_archive(source: Path, archive: Archive, out: IO[bytes]) -> None:
+def write_archive(source: Path, archive: Archive, out: IO[bytes] | io.RawIOBase) -> None:
     """Write `source` (a file or directory) to `out` as `archive`. Blocking."""
     if not source.exists():
         raise MissingInputError(f"{source} does not exist")
+    # tarfile, gzip and zipfile only call write() (and flush()) on a stream: a raw,
+    # write-only file is enough, though typeshed asks for a full IO.
+    stream = cast(IO[bytes], out)
     if archive.kind is ArchiveKind.TAR:
-        _write_tar(source, out, archive.compression_level)
+        _write_tar(source, stream, archive.compression_level)
     elif archive.kind is ArchiveKind.ZIP:
-        _write_zip(source, out)
+        _write_zip(source, stream)
     else:
         raise ConfigurationError("write_archive needs a tar or zip archive")
 
@@ -177,7 +181,7 @@ def _extract_zip(stream: BinaryIO, staging: Path) -> None:
 
 
 def extract(
-    stream: BinaryIO,
+    stream: BinaryIO | io.RawIOBase,
     archive: Archive,
     dest: Path,
     *,
@@ -195,11 +199,12 @@ def extract(
     dest.parent.mkdir(parents=True, exist_ok=True)
     staging = dest.parent / f".{dest.name}.extract-{uuid.uuid4().hex[:12]}"
     staging.mkdir()
+    binary = cast(BinaryIO, stream)  # read/seek/tell are all the readers use
     try:
         if archive.kind is ArchiveKind.ZIP:
-            _extract_zip(stream, staging)
+            _extract_zip(binary, staging)
         else:
-            _extract_tar(stream, staging)
+            _extract_tar(binary, staging)
         top = list(staging.iterdir())
         result = top[0] if len(top) == 1 else staging
         if mode is not None:

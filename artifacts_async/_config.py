@@ -158,7 +158,9 @@ class RepositoryConfig:
         try:
             text = path.read_text(encoding="utf-8")
         except OSError as exc:
-            raise ConfigurationError(f"cannot read repository config {path}: {exc.strerror}") from None
+            raise ConfigurationError(
+                f"cannot read repository config {path}: {exc.strerror}"
+            ) from None
         try:
             if path.suffix == ".toml":
                 data: Any = tomllib.loads(text)

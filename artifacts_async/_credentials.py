@@ -78,7 +78,7 @@ class Credentials:
 
     @classmethod
     def parse(cls, data: Mapping[str, Any] | None) -> Credentials:
-        """Parse `{access_key_env = "X", secret_key_file = "/p", profile = "p", use_sdk_creds = true}`.
+        """Parse `{access_key_env = "X", secret_key_file = "/p", profile = "p"}`.
 
         A literal secret (`access_key = "..."`) is refused: configs get copied and logged.
         """

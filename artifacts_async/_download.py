@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import uuid
@@ -77,11 +78,8 @@ async def _write_file(chunks: AsyncIterator[bytes], dest: Path, mode: int | None
             await anyio.to_thread.run_sync(os.chmod, tmp, mode)
         await aiofiles.os.replace(tmp, dest)
     except BaseException:
-        with anyio.CancelScope(shield=True):
-            try:
-                await aiofiles.os.remove(tmp)
-            except FileNotFoundError:
-                pass
+        with anyio.CancelScope(shield=True), contextlib.suppress(FileNotFoundError):
+            await aiofiles.os.remove(tmp)
         raise
 
 
@@ -136,20 +134,20 @@ class RangedFile(io.RawIOBase):
 async def download(driver: Driver, record: ArtifactRecord, dest: Path, *, mode: int | None,
                    verify: bool) -> None:
     """Write `record`'s object to `dest`: a file, or an extracted archive."""
-    dest = dest.absolute()
+    dest = dest.absolute()  # noqa: ASYNC240 - getcwd only, no file I/O
     if record.archive.kind is ArchiveKind.NONE:
         await _write_file(verified_stream(driver, record, verify=verify), dest, mode)
         return
     if record.archive.kind is ArchiveKind.ZIP:
         info = await driver.stat(record.location.key)
         ranged = RangedFile(driver, record.location.key, info.size)
-        await anyio.to_thread.run_sync(lambda: extract(ranged, record.archive, dest, mode=mode))  # type: ignore[arg-type]
+        await anyio.to_thread.run_sync(lambda: extract(ranged, record.archive, dest, mode=mode))
         return
     stream = verified_stream(driver, record, verify=verify)
     reader = AsyncIteratorReader(stream)
     # Drain before the extraction is committed, so the checksum check at the end of the
     # stream decides whether the result replaces `dest`.
     await anyio.to_thread.run_sync(
-        lambda: extract(io.BufferedReader(reader, 1024 * 1024), record.archive, dest,  # type: ignore[arg-type]
+        lambda: extract(io.BufferedReader(reader, 1024 * 1024), record.archive, dest,
                         mode=mode, before_commit=reader.drain)
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -90,7 +91,7 @@ async def open_source(path: Path, archive: Archive) -> AsyncIterator[Source]:
     except FileNotFoundError:
         raise MissingInputError(f"{path} does not exist") from None
     if archive.kind is ArchiveKind.NONE:
-        if not os.path.isfile(path):
+        if not stat.S_ISREG(st.st_mode):
             raise ConfigurationError(
                 f"{path} is a directory: store it with a tar or zip archive, not 'none'"
             )

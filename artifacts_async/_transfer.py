@@ -8,6 +8,7 @@ process resumes them, sending only the parts the backend does not already hold.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TypeVar
 
@@ -55,6 +56,18 @@ def _part_retryable(exc: Exception) -> bool:
     # A part the backend rejected for a checksum mismatch was damaged in transit:
     # send it again from the buffer.
     return isinstance(exc, TransientBackendError | IntegrityError)
+
+
+@attrs.frozen(kw_only=True)
+class _PendingPart:
+    """A part read and checksummed, waiting for an in-flight slot; holds `held` bytes."""
+
+    number: int
+    offset: int
+    data: bytes
+    checks: PartChecksums
+    crc: int
+    held: int
 
 
 @attrs.define
@@ -163,7 +176,8 @@ class UploadEngine:
             raise
         # The first part's bytes stay held: they are handed to the multipart loop.
         stored = await self._multipart(
-            driver, key, source, sizer, first, first_size, artifact=artifact, metadata=metadata
+            driver, key, source, sizer=sizer, first=first, first_held=first_size,
+            artifact=artifact, metadata=metadata,
         )
         self._emit("upload.complete", artifact, key, transferred=stored.size, size=stored.size)
         return stored
@@ -217,11 +231,8 @@ class UploadEngine:
                 problems.append(f"ETag {etag}, expected {expected}")
         if problems:
             # Invariant: nothing that failed verification stays under its final key.
-            with anyio.CancelScope(shield=True):
-                try:
-                    await driver.delete([key])
-                except BackendError:
-                    pass
+            with anyio.CancelScope(shield=True), contextlib.suppress(BackendError):
+                await driver.delete([key])
             raise IntegrityError(
                 f"{driver.describe(key)}: the backend stored something else ({'; '.join(problems)})"
                 "; the object was deleted"
@@ -232,10 +243,10 @@ class UploadEngine:
         driver: Driver,
         key: str,
         source: Source,
+        *,
         sizer: PartSizer,
         first: bytes,
         first_held: int,
-        *,
         artifact: str,
         metadata: Mapping[str, str],
     ) -> StoredObject:
@@ -298,10 +309,9 @@ class UploadEngine:
                                 )
                         return
                 with anyio.CancelScope(shield=True):
-                    try:
+                    # What cannot be aborted now is found later by the orphan sweep.
+                    with contextlib.suppress(ArtifactError):
                         await driver.abort_upload(key, entry.upload_id)
-                    except ArtifactError:
-                        pass  # an orphan sweep will find it
                     await self.journal.forget(up.target)
         up.upload_id = await self._call(
             lambda: driver.start_upload(key, metadata=metadata), artifact=up.artifact, key=key
@@ -348,7 +358,9 @@ class UploadEngine:
                     self.budget.release_bytes(held)
                 else:
                     up.held.pop(number, None)
-                    tg.start_soon(self._send_part, tg, up, number, offset, data, checks, crc, held)
+                    pending = _PendingPart(number=number, offset=offset, data=data,
+                                           checks=checks, crc=crc, held=held)
+                    tg.start_soon(self._send_part, tg, up, pending)
                 offset += len(data)
                 if up.error is not None or len(data) < expected or (
                     source.size is not None and offset >= source.size
@@ -362,13 +374,12 @@ class UploadEngine:
         self,
         tg: anyio.abc.TaskGroup,
         up: _Upload,
-        number: int,
-        offset: int,
-        data: bytes,
-        checks: PartChecksums,
-        crc: int,
-        held: int,
+        pending: _PendingPart,
     ) -> None:
+        number, offset, data, checks, crc, held = (
+            pending.number, pending.offset, pending.data, pending.checks, pending.crc,
+            pending.held,
+        )
         try:
             async with self.budget.part_slot():
                 part = await self._call(
@@ -400,9 +411,8 @@ class UploadEngine:
         if keep:
             return
         with anyio.CancelScope(shield=True):
-            try:
+            # What cannot be aborted now is found later by the orphan sweep.
+            with contextlib.suppress(ArtifactError):
                 await up.driver.abort_upload(up.key, up.upload_id)
-            except ArtifactError:
-                pass  # the orphan sweep finds what could not be aborted
             if self.journal is not None:
                 await self.journal.forget(up.target)

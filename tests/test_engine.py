@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 import attrs
 import pytest
 from helpers import WrappedDriver
@@ -54,8 +55,8 @@ async def test_budget_is_never_exceeded(tmp_path: Path, memory_store_name: str) 
         if method == "upload_part":
             observed["active"] += 1
             observed["peak"] = max(observed["peak"], observed["active"])
-            await anyio.sleep(0)  # let other parts in
-            await anyio.sleep(0)
+            await anyio.lowlevel.checkpoint()  # let other parts in
+            await anyio.lowlevel.checkpoint()
             observed["active"] -= 1
 
     config, driver = memory_setup(memory_store_name, hook)
@@ -210,11 +211,11 @@ async def test_cancellation_leaves_nothing_behind(tmp_path: Path, memory_store_n
     async def save(arts: aa.Artifacts) -> None:
         await arts.save_outputs([none("f", tmp_path / "f")], context=CTX)
 
-    async with aa.Artifacts(config, options=options(state), drivers={"m": driver}) as arts:
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(save, arts)
-            await part_two.wait()
-            tg.cancel_scope.cancel()
+    async with aa.Artifacts(config, options=options(state), drivers={"m": driver}) as arts, \
+            anyio.create_task_group() as tg:
+        tg.start_soon(save, arts)
+        await part_two.wait()
+        tg.cancel_scope.cancel()
     await anyio.lowlevel.checkpoint()
     assert set(asyncio.all_tasks()) - before == set()
     uploads = MemoryDriver.get_store(memory_store_name).uploads

@@ -63,7 +63,8 @@ async def test_report_comes_before_any_byte(tmp_path: Path) -> None:
     async with aa.Artifacts(local_config(store),
                             options=aa.TransferOptions(state_dir=tmp_path / "state")) as arts:
         result = await arts.save_outputs(
-            [aa.OutputArtifact(name="model", path=tmp_path / "model.bin", archive=aa.Archive.none()),
+            [aa.OutputArtifact(name="model", path=tmp_path / "model.bin",
+                               archive=aa.Archive.none()),
              aa.OutputArtifact(name="logs", path=tmp_path / "logs")],
             context=CTX, on_report=on_report, on_complete=on_complete)
     assert [r.status for r in seen["records"]] == [aa.ArtifactStatus.PLANNED] * 2
@@ -82,13 +83,13 @@ async def test_report_comes_before_any_byte(tmp_path: Path) -> None:
 async def test_planning_error_uploads_nothing(tmp_path: Path) -> None:
     """A planning error is raised before on_report and before any upload."""
     (tmp_path / "f").write_text("x")
-    called = []
+    called: list[aa.ReportDetails] = []
     async with aa.Artifacts(local_config(tmp_path / "store")) as arts:
         with pytest.raises(aa.KeyTemplateError, match="'bad'"):
             await arts.save_outputs(
                 [aa.OutputArtifact(name="good", path=tmp_path / "f"),
                  aa.OutputArtifact(name="bad", path=tmp_path / "f", key="{{workflow.oops}}")],
-                context=CTX, on_report=lambda d: called.append(d))
+                context=CTX, on_report=called.append)
     assert called == []
     assert not (tmp_path / "store").exists()
 
@@ -100,7 +101,8 @@ async def test_round_trip_all_archive_kinds(tmp_path: Path, memory_store_name: s
     config = aa.RepositoryConfig.from_dict(
         {"repositories": {"m": {"driver": "memory", "name": memory_store_name}}})
     outputs = [
-        aa.OutputArtifact(name="file-none", path=tmp_path / "single.bin", archive=aa.Archive.none()),
+        aa.OutputArtifact(name="file-none", path=tmp_path / "single.bin",
+                          archive=aa.Archive.none()),
         aa.OutputArtifact(name="file-tgz", path=tmp_path / "single.bin"),
         aa.OutputArtifact(name="tree-tar", path=tmp_path / "tree",
                           archive=aa.Archive.tar(compression_level=0)),

@@ -24,7 +24,7 @@ def int_setting(settings: Mapping[str, Any], name: str, default: int) -> int:
 
 def limits_from_settings(base: DriverLimits, settings: Mapping[str, Any]) -> DriverLimits:
     """`base` with any limit overridden by `settings` (used to test small limits)."""
-    changes = {
+    changes: dict[str, Any] = {
         name: int_setting(settings, name, 0) for name in _LIMIT_FIELDS if name in settings
     }
     return attrs.evolve(base, **changes) if changes else base

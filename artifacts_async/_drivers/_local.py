@@ -17,6 +17,7 @@ import contextlib
 import json
 import os
 import shutil
+import stat
 import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import UTC, datetime
@@ -294,7 +295,7 @@ class LocalDriver:
             st = await aiofiles.os.stat(path)
         except OSError as exc:
             raise _translate(exc, self.describe(key)) from exc
-        if not os.path.isfile(path):
+        if not stat.S_ISREG(st.st_mode):
             raise ArtifactNotFoundError(f"{self.describe(key)} does not exist (it is a directory)")
         return self._info(key, st, {})
 
