@@ -14,7 +14,7 @@ from typing import Any
 import anyio
 import anyio.from_thread
 import anyio.to_thread
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+from anyio.streams.memory import MemoryObjectSendStream
 
 _FLUSH = 1024 * 1024
 
@@ -74,7 +74,7 @@ class ThreadProducer:
                 await anyio.to_thread.run_sync(work)
             except anyio.BrokenResourceError:
                 pass  # the consumer left early
-            except Exception as exc:  # noqa: BLE001 - handed to the consumer below
+            except Exception as exc:
                 # Invariant: a producer error reaches the consumer instead of looking
                 # like the end of the stream, which would store a truncated archive.
                 self._error = exc
