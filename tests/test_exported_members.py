@@ -1,0 +1,56 @@
+"""The public surface: `__all__` is exactly what the package exports, and classes are final."""
+
+from __future__ import annotations
+
+import runpy
+import sys
+import typing
+from pathlib import Path
+
+import pytest
+
+import artifacts_async
+import artifacts_async.abc
+
+
+@pytest.mark.parametrize("module", [artifacts_async, artifacts_async.abc])
+def test_all_is_the_public_surface(module: object) -> None:
+    """Every public name is in __all__, __all__ is sorted, and names resolve."""
+    exported = set(module.__all__)  # type: ignore[attr-defined]
+    public = {n for n in dir(module) if not n.startswith("_")
+              and not isinstance(getattr(module, n), type(sys))}
+    assert public == exported
+    assert list(module.__all__) == sorted(module.__all__)  # type: ignore[attr-defined]
+
+
+def test_public_names_come_from_private_modules() -> None:
+    """Implementation lives in private modules; the package only re-exports."""
+    for name in artifacts_async.__all__:
+        obj = getattr(artifacts_async, name)
+        module = getattr(obj, "__module__", "artifacts_async._")
+        assert module.startswith(("artifacts_async._", "artifacts_async.abc")), name
+
+
+def test_value_classes_are_final() -> None:
+    """Concrete public classes are @final (subclassing them is not supported)."""
+    for name in ["Archive", "ArtifactRecord", "Artifacts", "Context", "InputArtifact",
+                 "Location", "OutputArtifact", "ProgressEvent", "ReportDetails", "Repository",
+                 "RepositoryConfig", "SaveResult", "TransferOptions"]:
+        cls = getattr(artifacts_async, name)
+        assert getattr(cls, "__final__", False), name
+    assert typing.get_type_hints(artifacts_async.Artifacts.save_outputs)
+
+
+def test_quickstart_example_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """examples/quickstart.py runs and verifies its bytes (examples run as tests)."""
+    example = Path(__file__).parent.parent / "examples" / "quickstart.py"
+    old_argv = sys.argv
+    sys.argv = [str(example), str(tmp_path)]
+    try:
+        runpy.run_path(str(example), run_name="__main__")
+    finally:
+        sys.argv = old_argv
+    out = capsys.readouterr().out
+    assert "early report (before any upload)" in out
+    assert out.index("early report") < out.index("all uploads ended")
+    assert "every byte matches" in out
