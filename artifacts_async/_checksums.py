@@ -92,9 +92,15 @@ def verify_part(data: bytes, checksums: PartChecksums) -> str | None:
 
     Used by drivers whose backend does not verify on its own (local, memory).
     """
-    if checksums.crc32c is not None and crc32c(data).to_bytes(4, "big") != checksums.crc32c:
-        return "CRC32C mismatch"
+    return verify_part_crc(data, checksums)[0]
+
+
+def verify_part_crc(data: bytes, checksums: PartChecksums) -> tuple[str | None, int]:
+    """`verify_part`, plus the CRC32C of `data`, computed once."""
+    crc = crc32c(data)
+    if checksums.crc32c is not None and crc.to_bytes(4, "big") != checksums.crc32c:
+        return "CRC32C mismatch", crc
     if checksums.md5 is not None and hashlib.md5(data, usedforsecurity=False).digest() != \
             checksums.md5:
-        return "MD5 mismatch"
-    return None
+        return "MD5 mismatch", crc
+    return None, crc
