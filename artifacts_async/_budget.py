@@ -20,6 +20,10 @@ class TransferBudget:
     """
 
     def __init__(self, *, max_parts: int, max_bytes: int) -> None:
+        # Part buffers are pooled by size and reused: memory stays at the budget instead of
+        # growing with the allocator's fragmentation, and pages are not faulted in anew.
+        self._free_buffers: dict[int, list[bytearray]] = {}
+        self._pooled = 0  # bytes in pooled buffers, in use or free
         self.max_parts = max_parts
         self.max_bytes = max_bytes
         self._parts = anyio.Semaphore(max_parts)
@@ -65,6 +69,26 @@ class TransferBudget:
             size, event = self._waiters.popleft()
             self._take(size)
             event.set()
+
+    async def acquire_buffer(self, n: int) -> bytearray:
+        """Take `n` bytes from the budget and return a buffer of exactly that size."""
+        await self.acquire_bytes(n)
+        free = self._free_buffers.get(n)
+        if free:
+            return free.pop()
+        # Invariant: pooled bytes (in use or free) never exceed the budget, so free buffers
+        # of other sizes are dropped to make room.
+        for size in sorted(self._free_buffers, reverse=True):
+            while self._pooled + n > self.max_bytes and self._free_buffers[size]:
+                self._free_buffers[size].pop()
+                self._pooled -= size
+        self._pooled += n
+        return bytearray(n)
+
+    def release_buffer(self, buffer: bytearray) -> None:
+        """Return a buffer from `acquire_buffer` (its bytes go back to the budget)."""
+        self._free_buffers.setdefault(len(buffer), []).append(buffer)
+        self.release_bytes(len(buffer))
 
     @asynccontextmanager
     async def part_slot(self) -> AsyncIterator[None]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 
-import google_crc32c
+import crc32c as _crc32c
 
 from .abc import ChecksumKind, PartChecksums
 
@@ -18,9 +18,9 @@ __all__ = ["crc32c", "crc32c_combine", "part_checksums", "s3_multipart_etag"]
 _POLY = 0x82F63B78  # CRC-32C (Castagnoli), reflected
 
 
-def crc32c(data: bytes | memoryview, value: int = 0) -> int:
-    """Extend the CRC32C `value` with `data`."""
-    return int(google_crc32c.extend(value, bytes(data) if isinstance(data, memoryview) else data))
+def crc32c(data: bytes | bytearray | memoryview, value: int = 0) -> int:
+    """Extend the CRC32C `value` with `data` (hardware-accelerated; releases the GIL)."""
+    return int(_crc32c.crc32c(data, value))
 
 
 def _multmodp(a: int, b: int) -> int:
@@ -73,7 +73,9 @@ def combine_all(parts: Iterable[tuple[int, int]]) -> int:
     return value
 
 
-def part_checksums(data: bytes, kinds: frozenset[ChecksumKind]) -> tuple[PartChecksums, int]:
+def part_checksums(
+    data: bytes | bytearray, kinds: frozenset[ChecksumKind]
+) -> tuple[PartChecksums, int]:
     """Digests of `data` for `kinds`, plus its CRC32C (always computed, for the record)."""
     crc = crc32c(data)
     md5 = hashlib.md5(data, usedforsecurity=False).digest() if ChecksumKind.MD5 in kinds else None
@@ -87,7 +89,7 @@ def s3_multipart_etag(md5s: Iterable[bytes]) -> str:
     return f"{hashlib.md5(b''.join(digests), usedforsecurity=False).hexdigest()}-{len(digests)}"
 
 
-def verify_part(data: bytes, checksums: PartChecksums) -> str | None:
+def verify_part(data: bytes | bytearray, checksums: PartChecksums) -> str | None:
     """What does not match between `data` and the declared `checksums`, or None.
 
     Used by drivers whose backend does not verify on its own (local, memory).
@@ -95,7 +97,7 @@ def verify_part(data: bytes, checksums: PartChecksums) -> str | None:
     return verify_part_crc(data, checksums)[0]
 
 
-def verify_part_crc(data: bytes, checksums: PartChecksums) -> tuple[str | None, int]:
+def verify_part_crc(data: bytes | bytearray, checksums: PartChecksums) -> tuple[str | None, int]:
     """`verify_part`, plus the CRC32C of `data`, computed once."""
     crc = crc32c(data)
     if checksums.crc32c is not None and crc.to_bytes(4, "big") != checksums.crc32c:

@@ -25,8 +25,8 @@ class Source(Protocol):
     size: int | None
     fingerprint: str
 
-    async def read(self, n: int) -> bytes:
-        """Up to `n` bytes; fewer only at the end; b"" at the end."""
+    async def read_into(self, buffer: bytearray) -> int:
+        """Fill `buffer` from the start; return the bytes filled (fewer only at the end)."""
         ...
 
 
@@ -40,26 +40,25 @@ class FileSource:
         self.fingerprint = f"file:{path}:{st.st_size}:{st.st_mtime_ns}:{st.st_ino}"
         self.position = 0
 
-    async def read(self, n: int) -> bytes:
-        def work() -> bytes:
-            chunks = []
-            remaining = n
-            while remaining:
-                chunk = os.read(self._fd, remaining)
-                if not chunk:
+    async def read_into(self, buffer: bytearray) -> int:
+        def work() -> int:
+            view = memoryview(buffer)
+            filled = 0
+            while filled < len(view):
+                got = os.readv(self._fd, [view[filled:]])
+                if not got:
                     break
-                chunks.append(chunk)
-                remaining -= len(chunk)
-            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+                filled += got
+            return filled
 
-        data = await anyio.to_thread.run_sync(work)
-        self.position += len(data)
-        if len(data) < n and self.position != self.size:
+        n = await anyio.to_thread.run_sync(work)
+        self.position += n
+        if n < len(buffer) and self.position != self.size:
             raise TransferError(
                 f"{self.path} changed size while it was being uploaded "
                 f"(expected {self.size} bytes, read {self.position})"
             )
-        return data
+        return n
 
 
 class StreamSource:
@@ -67,20 +66,30 @@ class StreamSource:
 
     def __init__(self, chunks: AsyncIterator[bytes], fingerprint: str) -> None:
         self._chunks = chunks
-        self._buffer = bytearray()
+        self._pending = memoryview(b"")
         self._eof = False
         self.size: int | None = None
         self.fingerprint = fingerprint
 
-    async def read(self, n: int) -> bytes:
-        while len(self._buffer) < n and not self._eof:
-            try:
-                self._buffer += await self._chunks.__anext__()
-            except StopAsyncIteration:
-                self._eof = True
-        data = bytes(self._buffer[:n])
-        del self._buffer[:n]
-        return data
+    async def read_into(self, buffer: bytearray) -> int:
+        # Chunks are copied straight into the part buffer: only the unread rest of one
+        # chunk (at most ~1 MiB) is held outside the budget.
+        n = len(buffer)
+        filled = 0
+        while filled < n:
+            if not self._pending:
+                if self._eof:
+                    break
+                try:
+                    self._pending = memoryview(await self._chunks.__anext__())
+                except StopAsyncIteration:
+                    self._eof = True
+                    break
+            take = min(n - filled, len(self._pending))
+            buffer[filled : filled + take] = self._pending[:take]
+            self._pending = self._pending[take:]
+            filled += take
+        return filled
 
 
 @asynccontextmanager

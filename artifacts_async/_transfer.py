@@ -59,15 +59,25 @@ def _part_retryable(exc: Exception) -> bool:
 
 
 @attrs.frozen(kw_only=True)
+class _Read:
+    """Bytes read from a source into a buffer held from the budget until released.
+
+    `data` is the buffer itself, or for a short last part a copy of its filled prefix.
+    """
+
+    buffer: bytearray
+    data: bytes | bytearray
+
+
+@attrs.frozen(kw_only=True)
 class _PendingPart:
-    """A part read and checksummed, waiting for an in-flight slot; holds `held` bytes."""
+    """A part read and checksummed, waiting for an in-flight slot."""
 
     number: int
     offset: int
-    data: bytes
+    read: _Read
     checks: PartChecksums
     crc: int
-    held: int
 
 
 @attrs.define
@@ -155,43 +165,43 @@ class UploadEngine:
         first_size = sizer.part_size(1)
         if source.size is not None and source.size <= threshold:
             first_size = max(source.size, 1)
-        await self.budget.acquire_bytes(first_size)
-        released = False
-        try:
-            first = await source.read(first_size)
-            at_end = len(first) < first_size or (
-                source.size is not None and len(first) == source.size
-            )
-            if at_end and len(first) <= threshold:
-                released = True  # _put releases the bytes it was handed
-                stored = await self._put(
-                    driver, key, first, first_size, artifact=artifact, metadata=metadata
-                )
-                self._emit("upload.complete", artifact, key, transferred=stored.size,
-                           size=stored.size)
-                return stored
-        except BaseException:
-            if not released:
-                self.budget.release_bytes(first_size)
-            raise
-        # The first part's bytes stay held: they are handed to the multipart loop.
+        first = await self._read(source, first_size)
+        at_end = len(first.data) < first_size or (
+            source.size is not None and len(first.data) == source.size
+        )
+        if at_end and len(first.data) <= threshold:
+            stored = await self._put(driver, key, first, artifact=artifact, metadata=metadata)
+            self._emit("upload.complete", artifact, key, transferred=stored.size,
+                       size=stored.size)
+            return stored
+        # The first part's buffer stays held: it is handed to the multipart loop.
         stored = await self._multipart(
-            driver, key, source, sizer=sizer, first=first, first_held=first_size,
-            artifact=artifact, metadata=metadata,
+            driver, key, source, sizer=sizer, first=first, artifact=artifact, metadata=metadata
         )
         self._emit("upload.complete", artifact, key, transferred=stored.size, size=stored.size)
         return stored
+
+    async def _read(self, source: Source, size: int) -> _Read:
+        """Read up to `size` bytes into a buffer taken from the budget."""
+        buffer = await self.budget.acquire_buffer(size)
+        try:
+            n = await source.read_into(buffer)
+        except BaseException:
+            self.budget.release_buffer(buffer)
+            raise
+        # A short (last) part is copied out so drivers always get a whole buffer.
+        return _Read(buffer=buffer, data=buffer if n == size else bytes(buffer[:n]))
 
     async def _put(
         self,
         driver: Driver,
         key: str,
-        data: bytes,
-        held: int,
+        read: _Read,
         *,
         artifact: str,
         metadata: Mapping[str, str],
     ) -> StoredObject:
+        data = read.data
         try:
             checks, crc = await anyio.to_thread.run_sync(
                 part_checksums, data, driver.limits.checksums
@@ -202,7 +212,7 @@ class UploadEngine:
                     artifact=artifact, key=key, on=_part_retryable,
                 )
         finally:
-            self.budget.release_bytes(held)
+            self.budget.release_buffer(read.buffer)
         stored = StoredObject(size=len(data), crc32c=f"{crc:08x}", parts=1)
         await self._verify(driver, key, info, stored, [checks.md5] if checks.md5 else None,
                            multipart=False)
@@ -245,8 +255,7 @@ class UploadEngine:
         source: Source,
         *,
         sizer: PartSizer,
-        first: bytes,
-        first_held: int,
+        first: _Read,
         artifact: str,
         metadata: Mapping[str, str],
     ) -> StoredObject:
@@ -254,10 +263,10 @@ class UploadEngine:
         try:
             await self._begin(up, source, sizer, metadata)
         except BaseException:
-            self.budget.release_bytes(first_held)
+            self.budget.release_buffer(first.buffer)
             raise
         try:
-            whole_crc, total = await self._send_all(up, source, sizer, first, first_held)
+            whole_crc, total = await self._send_all(up, source, sizer, first)
             ordered = [up.parts[n] for n in sorted(up.parts)]
             info = await self._call(
                 lambda: driver.complete_upload(key, up.upload_id, ordered),
@@ -320,32 +329,27 @@ class UploadEngine:
             await self.journal.begin(up.target, up.upload_id, source.fingerprint, sizer.base)
 
     async def _send_all(
-        self, up: _Upload, source: Source, sizer: PartSizer, first: bytes, first_held: int
+        self, up: _Upload, source: Source, sizer: PartSizer, first: _Read
     ) -> tuple[int, int]:
         kinds = up.driver.limits.checksums
         whole_crc = 0
         offset = 0
         number = 0
-        data, held = first, first_held
+        read = first
         async with anyio.create_task_group() as tg:
             while True:
                 number += 1
                 expected = sizer.part_size(number)
                 if number > 1:
-                    held = expected
-                    await self.budget.acquire_bytes(held)
-                    try:
-                        data = await source.read(expected)
-                    except BaseException:
-                        self.budget.release_bytes(held)
-                        raise
+                    read = await self._read(source, expected)
+                data = read.data
                 if not data:
-                    self.budget.release_bytes(held)
+                    self.budget.release_buffer(read.buffer)
                     break
                 try:
                     checks, crc = await anyio.to_thread.run_sync(part_checksums, data, kinds)
                 except BaseException:
-                    self.budget.release_bytes(held)
+                    self.budget.release_buffer(read.buffer)
                     raise
                 whole_crc = crc32c_combine(whole_crc, crc, len(data))
                 up.crcs[number] = (crc, len(data))
@@ -355,11 +359,11 @@ class UploadEngine:
                 if previous is not None and previous.size == len(data) and \
                         int(previous.checksums["crc32c"], 16) == crc:
                     up.parts[number] = previous
-                    self.budget.release_bytes(held)
+                    self.budget.release_buffer(read.buffer)
                 else:
                     up.held.pop(number, None)
-                    pending = _PendingPart(number=number, offset=offset, data=data,
-                                           checks=checks, crc=crc, held=held)
+                    pending = _PendingPart(number=number, offset=offset, read=read,
+                                           checks=checks, crc=crc)
                     tg.start_soon(self._send_part, tg, up, pending)
                 offset += len(data)
                 if up.error is not None or len(data) < expected or (
@@ -376,9 +380,8 @@ class UploadEngine:
         up: _Upload,
         pending: _PendingPart,
     ) -> None:
-        number, offset, data, checks, crc, held = (
-            pending.number, pending.offset, pending.data, pending.checks, pending.crc,
-            pending.held,
+        number, offset, data, checks, crc = (
+            pending.number, pending.offset, pending.read.data, pending.checks, pending.crc,
         )
         try:
             async with self.budget.part_slot():
@@ -400,7 +403,7 @@ class UploadEngine:
                 up.error = exc
             tg.cancel_scope.cancel()
         finally:
-            self.budget.release_bytes(held)
+            self.budget.release_buffer(pending.read.buffer)
 
     async def _abandon(self, up: _Upload, exc: BaseException) -> None:
         """After a failure or cancellation: keep the upload journaled for resume, or abort."""

@@ -44,7 +44,7 @@ class WrappedDriver:
             await self.hook(method, kwargs)
         return kwargs
 
-    async def put(self, key: str, data: bytes, *, checksums: PartChecksums,
+    async def put(self, key: str, data: bytes | bytearray, *, checksums: PartChecksums,
                   metadata: Mapping[str, str]) -> ObjectInfo:
         kw = await self._before("put", key=key, data=data)
         return await self.inner.put(key, kw["data"], checksums=checksums, metadata=metadata)
@@ -53,8 +53,9 @@ class WrappedDriver:
         await self._before("start_upload", key=key)
         return await self.inner.start_upload(key, metadata=metadata)
 
-    async def upload_part(self, key: str, upload_id: str, number: int, data: bytes, *,
-                          offset: int, checksums: PartChecksums) -> UploadedPart:
+    async def upload_part(self, key: str, upload_id: str, number: int,
+                          data: bytes | bytearray, *, offset: int,
+                          checksums: PartChecksums) -> UploadedPart:
         kw = await self._before("upload_part", key=key, number=number, data=data)
         return await self.inner.upload_part(key, upload_id, number, kw["data"], offset=offset,
                                             checksums=checksums)

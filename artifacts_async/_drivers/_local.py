@@ -112,7 +112,12 @@ class LocalDriver:
         )
 
     async def put(
-        self, key: str, data: bytes, *, checksums: PartChecksums, metadata: Mapping[str, str]
+        self,
+        key: str,
+        data: bytes | bytearray,
+        *,
+        checksums: PartChecksums,
+        metadata: Mapping[str, str],
     ) -> ObjectInfo:
         if problem := verify_part(data, checksums):
             raise IntegrityError(f"{self.describe(key)}: {problem} in the sent object")
@@ -170,7 +175,7 @@ class LocalDriver:
         key: str,
         upload_id: str,
         number: int,
-        data: bytes,
+        data: bytes | bytearray,
         *,
         offset: int,
         checksums: PartChecksums,

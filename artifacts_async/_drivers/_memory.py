@@ -108,7 +108,12 @@ class MemoryDriver:
         )
 
     async def put(
-        self, key: str, data: bytes, *, checksums: PartChecksums, metadata: Mapping[str, str]
+        self,
+        key: str,
+        data: bytes | bytearray,
+        *,
+        checksums: PartChecksums,
+        metadata: Mapping[str, str],
     ) -> ObjectInfo:
         await anyio.lowlevel.checkpoint()
         self.store.requests += 1
@@ -135,7 +140,7 @@ class MemoryDriver:
         key: str,
         upload_id: str,
         number: int,
-        data: bytes,
+        data: bytes | bytearray,
         *,
         offset: int,
         checksums: PartChecksums,

@@ -124,9 +124,18 @@ class Driver(Protocol):
         ...
 
     async def put(
-        self, key: str, data: bytes, *, checksums: PartChecksums, metadata: Mapping[str, str]
+        self,
+        key: str,
+        data: bytes | bytearray,
+        *,
+        checksums: PartChecksums,
+        metadata: Mapping[str, str],
     ) -> ObjectInfo:
-        """Store a small object in one request; it becomes visible only when whole."""
+        """Store a small object in one request; it becomes visible only when whole.
+
+        `data` is valid only during the call (the engine reuses its buffers): copy it to
+        keep it.
+        """
         ...
 
     async def start_upload(self, key: str, *, metadata: Mapping[str, str]) -> str:
@@ -138,12 +147,14 @@ class Driver(Protocol):
         key: str,
         upload_id: str,
         number: int,
-        data: bytes,
+        data: bytes | bytearray,
         *,
         offset: int,
         checksums: PartChecksums,
     ) -> UploadedPart:
         """Send part `number` (1-based), which starts at byte `offset` of the object.
+
+        `data` is valid only during the call (the engine reuses its buffers).
 
         The backend verifies the `checksums` it supports; a mismatch raises
         `IntegrityError`. Sending a part number again replaces it.
