@@ -257,7 +257,7 @@ class Artifacts:
                         )
                     driver = await self.driver(record.location.repository)
                     await download(driver, record, spec.path, mode=spec.mode or record.mode,
-                                   verify=spec.verify)
+                                   verify=spec.verify, options=self.options)
                 except (ArtifactNotFoundError, MissingInputError) as exc:
                     if spec.optional:
                         skipped.append(spec.name)
@@ -291,6 +291,6 @@ class Artifacts:
         """
         driver = await self.driver(record.location.repository)
         async for chunk in verified_stream(driver, record, offset=offset, length=length,
-                                           verify=verify):
+                                           verify=verify, options=self.options):
             yield chunk
 

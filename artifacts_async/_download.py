@@ -15,11 +15,13 @@ import aiofiles.os
 import anyio
 import anyio.from_thread
 import anyio.to_thread
+import stamina
 
 from ._archive import extract
 from ._bridge import AsyncIteratorReader
 from ._checksums import crc32c
-from ._exceptions import IntegrityError
+from ._exceptions import IntegrityError, TransientBackendError
+from ._options import TransferOptions
 from ._records import ArtifactRecord
 from ._specs import ArchiveKind
 from .abc import Driver
@@ -29,6 +31,36 @@ __all__ = ["download", "verified_stream"]
 _THREAD_CRC = 256 * 1024
 
 
+async def resilient_read(
+    driver: Driver, key: str, *, offset: int, length: int | None, options: TransferOptions
+) -> AsyncIterator[bytes]:
+    """`driver.read`, re-opened where it stopped after a transient failure.
+
+    Bytes already yielded are never yielded again: a retry continues at the offset reached.
+    """
+    position = 0
+    async for attempt in stamina.retry_context(
+        on=TransientBackendError,
+        attempts=options.retry_attempts,
+        timeout=options.retry_timeout,
+        wait_initial=options.retry_wait_initial,
+        wait_max=options.retry_wait_max,
+    ):
+        with attempt:
+            start = offset + position
+            if offset < 0 and position:
+                # A suffix read that broke off: continue from an absolute offset.
+                size = (await driver.stat(key)).size
+                start = max(0, size + offset) + position
+            remaining = None if length is None else length - position
+            if remaining == 0:
+                return
+            async for chunk in driver.read(key, offset=start, length=remaining):
+                position += len(chunk)
+                yield chunk
+            return
+
+
 async def verified_stream(
     driver: Driver,
     record: ArtifactRecord,
@@ -36,6 +68,7 @@ async def verified_stream(
     offset: int = 0,
     length: int | None = None,
     verify: bool = True,
+    options: TransferOptions | None = None,
 ) -> AsyncIterator[bytes]:
     """Stream the object of `record`; when reading it whole, check its recorded checksum.
 
@@ -47,7 +80,9 @@ async def verified_stream(
     expected = record.checksum if verify and whole else None
     value = 0
     size = 0
-    async for chunk in driver.read(key, offset=offset, length=length):
+    chunks = resilient_read(driver, key, offset=offset, length=length,
+                            options=options or TransferOptions())
+    async for chunk in chunks:
         if expected is not None:
             if len(chunk) >= _THREAD_CRC:
                 value = await anyio.to_thread.run_sync(crc32c, chunk, value)
@@ -90,8 +125,10 @@ class RangedFile(io.RawIOBase):
     with a read-ahead window instead of staging the whole object locally.
     """
 
-    def __init__(self, driver: Driver, key: str, size: int, window: int = 4 * 1024 * 1024) -> None:
+    def __init__(self, driver: Driver, key: str, size: int, *, options: TransferOptions,
+                 window: int = 4 * 1024 * 1024) -> None:
         self._driver, self._key, self._size, self._window = driver, key, size, window
+        self._options = options
         self._pos = 0
         self._cache_start = 0
         self._cache = b""
@@ -127,23 +164,25 @@ class RangedFile(io.RawIOBase):
         return len(got)
 
     async def _fetch(self, offset: int, length: int) -> bytes:
-        return b"".join([c async for c in self._driver.read(self._key, offset=offset,
-                                                              length=length)])
+        chunks = resilient_read(self._driver, self._key, offset=offset, length=length,
+                                options=self._options)
+        return b"".join([c async for c in chunks])
 
 
 async def download(driver: Driver, record: ArtifactRecord, dest: Path, *, mode: int | None,
-                   verify: bool) -> None:
+                   verify: bool, options: TransferOptions) -> None:
     """Write `record`'s object to `dest`: a file, or an extracted archive."""
     dest = dest.absolute()  # noqa: ASYNC240 - getcwd only, no file I/O
     if record.archive.kind is ArchiveKind.NONE:
-        await _write_file(verified_stream(driver, record, verify=verify), dest, mode)
+        await _write_file(verified_stream(driver, record, verify=verify, options=options), dest,
+                          mode)
         return
     if record.archive.kind is ArchiveKind.ZIP:
         info = await driver.stat(record.location.key)
-        ranged = RangedFile(driver, record.location.key, info.size)
+        ranged = RangedFile(driver, record.location.key, info.size, options=options)
         await anyio.to_thread.run_sync(lambda: extract(ranged, record.archive, dest, mode=mode))
         return
-    stream = verified_stream(driver, record, verify=verify)
+    stream = verified_stream(driver, record, verify=verify, options=options)
     reader = AsyncIteratorReader(stream)
     # Drain before the extraction is committed, so the checksum check at the end of the
     # stream decides whether the result replaces `dest`.

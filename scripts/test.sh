@@ -13,6 +13,5 @@ if [ "$status" -eq 5 ]; then
   echo "pytest collected no tests: failing" >&2
   exit 1
 fi
-.venv/bin/python -m coverage combine --quiet 2>/dev/null || true
 .venv/bin/python -m coverage report --skip-covered --sort=cover | tail -25 || true
 exit "$status"

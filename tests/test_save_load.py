@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
+from collections.abc import AsyncIterator
 from typing import Any
 
 import anyio
@@ -325,3 +326,41 @@ async def test_missing_driver_hint(tmp_path: Path) -> None:
     error = result.errors["f"]
     assert isinstance(error, aa.DriverNotInstalledError)
     assert "pip install 'artifacts-async[gcs]'" in str(error)
+
+
+@pytest.mark.parametrize("archive", [aa.Archive.none(), aa.Archive.tar(), aa.Archive.zip()])
+async def test_downloads_resume_after_transient_errors(tmp_path: Path, memory_store_name: str,
+                                                       archive: aa.Archive) -> None:
+    """A read broken off by a transient error continues where it stopped."""
+    make_tree(tmp_path / "d")
+    (tmp_path / "d" / "big.bin").write_bytes(os.urandom(3_000_000))
+    source = tmp_path / "d" if archive.kind is not aa.ArchiveKind.NONE else \
+        tmp_path / "d" / "big.bin"
+    config = aa.RepositoryConfig.from_dict(
+        {"repositories": {"m": {"driver": "memory", "name": memory_store_name}}})
+    failures = {"left": 2}
+
+    class Flaky(WrappedDriver):
+        async def read(self, key: str, *, offset: int = 0,
+                       length: int | None = None) -> AsyncIterator[bytes]:
+            sent = 0
+            async for chunk in self.inner.read(key, offset=offset, length=length):
+                if sent and failures["left"]:
+                    failures["left"] -= 1
+                    raise aa.TransientBackendError("connection reset")
+                sent += len(chunk)
+                yield chunk
+
+    driver = Flaky(MemoryDriver(name=memory_store_name))
+    async with aa.Artifacts(config, drivers={"m": driver}) as arts:
+        (record,) = (await arts.save_outputs(
+            [aa.OutputArtifact(name="a", path=source, archive=archive)], context=CTX)).records
+        await arts.load_inputs([aa.InputArtifact(name="a", path=tmp_path / "out",
+                                                 record=record)], context=CTX)
+    assert failures["left"] == 0
+    if archive.kind is aa.ArchiveKind.NONE:
+        assert (tmp_path / "out").read_bytes() == source.read_bytes()
+    else:
+        got = files_under(tmp_path / "out")
+        assert got["big.bin"] == (source / "big.bin").read_bytes()
+        assert got["sub/b.bin"] == (source / "sub" / "b.bin").read_bytes()
