@@ -268,10 +268,7 @@ class UploadEngine:
         try:
             whole_crc, total = await self._send_all(up, source, sizer, first)
             ordered = [up.parts[n] for n in sorted(up.parts)]
-            info = await self._call(
-                lambda: driver.complete_upload(key, up.upload_id, ordered),
-                artifact=artifact, key=key,
-            )
+            info = await self._complete(up, ordered, total)
         except BaseException as exc:
             await self._abandon(up, exc)
             raise
@@ -285,6 +282,30 @@ class UploadEngine:
                 await self.journal.forget(up.target)
         await self._verify(driver, key, info, stored, md5s, multipart=True)
         return stored
+
+    async def _complete(self, up: _Upload, ordered: list[UploadedPart], total: int) -> ObjectInfo:
+        """Complete the upload; if a retried completion finds the upload gone because the
+        first attempt succeeded (its answer was lost), accept the object it made.
+
+        The object is verified by the caller either way.
+        """
+        driver, key = up.driver, up.key
+        attempts = 0
+
+        async def complete() -> ObjectInfo:
+            nonlocal attempts
+            attempts += 1
+            return await driver.complete_upload(key, up.upload_id, ordered)
+
+        try:
+            return await self._call(complete, artifact=up.artifact, key=key)
+        except ArtifactNotFoundError:
+            if attempts < 2:
+                raise
+            info = await self._call(lambda: driver.stat(key), artifact=up.artifact, key=key)
+            if info.size != total:
+                raise
+            return info
 
     async def _begin(
         self, up: _Upload, source: Source, sizer: PartSizer, metadata: Mapping[str, str]

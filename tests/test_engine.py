@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from helpers import WrappedDriver
 import artifacts_async as aa
 from artifacts_async._drivers._memory import MemoryDriver
 from artifacts_async._journal import Journal
+from artifacts_async.abc import ObjectInfo, UploadedPart
 
 pytestmark = pytest.mark.anyio
 
@@ -226,3 +228,28 @@ async def test_cancellation_leaves_nothing_behind(tmp_path: Path, memory_store_n
         journal.close()
     else:
         assert uploads == {}
+
+
+async def test_lost_completion_answer_is_recovered(tmp_path: Path,
+                                                   memory_store_name: str) -> None:
+    """A completion that succeeded but whose answer was lost is not redone or failed."""
+    calls = {"complete": 0}
+
+    class LostAnswer(WrappedDriver):
+        async def complete_upload(self, key: str, upload_id: str,
+                                  parts: Sequence[UploadedPart]) -> ObjectInfo:
+            calls["complete"] += 1
+            info = await self.inner.complete_upload(key, upload_id, parts)
+            if calls["complete"] == 1:
+                raise aa.TransientBackendError("read timeout after the request was sent")
+            return info
+
+    config, _ = memory_setup(memory_store_name)
+    driver = LostAnswer(MemoryDriver(name=memory_store_name))
+    data = os.urandom(3 * MiB)
+    (tmp_path / "f").write_bytes(data)
+    async with aa.Artifacts(config, options=options(), drivers={"m": driver}) as arts:
+        result = await arts.save_outputs([none("f", tmp_path / "f")], context=CTX)
+    assert result.ok, result.errors
+    assert calls["complete"] == 2
+    assert stored_bytes(memory_store_name, "wf/p/f") == data
