@@ -243,6 +243,8 @@ class Artifacts:
         `raise_on_error`, the first failure is raised once all inputs have ended.
         """
         records = plan_inputs(inputs, context=context, config=self.config)
+        budget = TransferBudget(max_parts=self.options.max_parts_in_flight,
+                                max_bytes=self.options.max_buffer_bytes)
         skipped: list[str] = []
         errors: dict[str, ArtifactError] = {}
         limiter = anyio.CapacityLimiter(self.options.max_artifacts_in_flight)
@@ -257,7 +259,7 @@ class Artifacts:
                         )
                     driver = await self.driver(record.location.repository)
                     await download(driver, record, spec.path, mode=spec.mode or record.mode,
-                                   verify=spec.verify, options=self.options)
+                                   verify=spec.verify, options=self.options, budget=budget)
                 except (ArtifactNotFoundError, MissingInputError) as exc:
                     if spec.optional:
                         skipped.append(spec.name)

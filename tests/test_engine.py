@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -253,3 +253,51 @@ async def test_lost_completion_answer_is_recovered(tmp_path: Path,
     assert result.ok, result.errors
     assert calls["complete"] == 2
     assert stored_bytes(memory_store_name, "wf/p/f") == data
+
+
+async def test_large_downloads_fetch_ranges_concurrently(tmp_path: Path,
+                                                         memory_store_name: str) -> None:
+    """A large file is read as concurrent ranges under the budget, verified, and renamed."""
+    active = {"now": 0, "peak": 0}
+    two_active = anyio.Event()
+
+    class Ranged(WrappedDriver):
+        async def read(self, key: str, *, offset: int = 0,
+                       length: int | None = None) -> AsyncIterator[bytes]:
+            active["now"] += 1
+            active["reads"] = active.get("reads", 0) + 1
+            active["peak"] = max(active["peak"], active["now"])
+            if active["now"] >= 2:
+                two_active.set()
+            try:
+                with anyio.fail_after(10):
+                    await two_active.wait()  # proves two ranges are in flight at once
+                async for chunk in self.inner.read(key, offset=offset, length=length):
+                    yield chunk
+            finally:
+                active["now"] -= 1
+
+    config, _ = memory_setup(memory_store_name)
+    driver = Ranged(MemoryDriver(name=memory_store_name))
+    data = os.urandom(5 * MiB + 3)
+    (tmp_path / "f").write_bytes(data)
+    async with aa.Artifacts(config, options=options(), drivers={"m": driver}) as arts:
+        (record,) = (await arts.save_outputs([none("f", tmp_path / "f")], context=CTX)).records
+        await arts.load_inputs([aa.InputArtifact(name="f", path=tmp_path / "g", record=record,
+                                                 mode=0o640)], context=CTX)
+        assert (tmp_path / "g").read_bytes() == data
+        assert (tmp_path / "g").stat().st_mode & 0o777 == 0o640
+        assert 2 <= active["peak"] <= 3
+        assert active["reads"] == 6  # 1 MiB ranges
+        # A damaged object fails the combined checksum and leaves nothing behind.
+        store = MemoryDriver.get_store(memory_store_name)
+        stored, meta, when = store.objects["wf/p/f"]
+        store.objects["wf/p/f"] = (stored[:-1] + bytes([stored[-1] ^ 1]), meta, when)
+        with pytest.raises(aa.IntegrityError, match="CRC32C"):
+            await arts.load_inputs([aa.InputArtifact(name="f", path=tmp_path / "h",
+                                                     record=record)], context=CTX)
+    assert names_in(tmp_path) == ["f", "g"]
+
+
+def names_in(path: Path) -> list[str]:
+    return sorted(p.name for p in path.iterdir())
