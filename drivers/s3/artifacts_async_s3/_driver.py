@@ -1,0 +1,568 @@
+"""The S3 driver: multipart uploads with per-part MD5 and CRC32C, ranged streaming reads.
+
+What S3 verifies and reports:
+
+- Every request carries Content-MD5 and `x-amz-checksum-crc32c` of its body (from the
+  engine's `PartChecksums`); S3 rejects a damaged body with BadDigest (`IntegrityError`).
+- A multipart upload declares CRC32C as a full-object checksum, so S3 reports the
+  CRC32C of the whole object after completion and the engine compares it with its own.
+  A composite checksum (`<crc>-<parts>`) is never reported as the object's CRC32C.
+- S3's ETag is the MD5 of a single-request object, and the MD5 of the parts' MD5s plus
+  `-<parts>` for a multipart one (`limits.s3_multipart_etag`). With SSE-KMS it is
+  neither: the driver then reports no ETag, so nothing compares it.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import io
+import re
+from collections.abc import AsyncGenerator, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, Self, final
+
+import anyio
+import anyio.to_thread
+import crc32c
+from botocore.exceptions import ClientError
+
+from artifacts_async import (
+    ArtifactNotFoundError,
+    BackendError,
+    ConfigurationError,
+    IntegrityError,
+)
+from artifacts_async.abc import (
+    ChecksumKind,
+    DeleteOutcome,
+    DriverLimits,
+    ObjectInfo,
+    PartChecksums,
+    PendingUpload,
+    UploadedPart,
+)
+
+from ._client import open_client
+from ._errors import error_code, from_code, map_errors
+from ._settings import ChecksumMode, S3Settings
+
+if TYPE_CHECKING:
+    from types_aiobotocore_s3 import S3Client
+    from types_aiobotocore_s3.type_defs import (
+        CompletedPartTypeDef,
+        CreateMultipartUploadRequestTypeDef,
+        GetObjectRequestTypeDef,
+        PutObjectRequestTypeDef,
+        UploadPartRequestTypeDef,
+    )
+
+__all__ = ["S3Driver"]
+
+MiB = 1024 * 1024
+GiB = 1024 * MiB
+_CHUNK = MiB
+# Items per page of S3's listings (their maximum); tests lower it to exercise paging.
+_PAGE_SIZE = 1000
+_MD5_HEX = re.compile(r"[0-9a-f]{32}")
+
+
+def _b64(raw: bytes) -> str:
+    return base64.b64encode(raw).decode("ascii")
+
+
+def _crc32c(data: bytes | bytearray) -> bytes:
+    return crc32c.crc32c(data).to_bytes(4, "big")
+
+
+def _body(data: bytes | bytearray) -> io.BytesIO:
+    # aiohttp sends a BytesIO in 64 KiB writes, yielding to the loop between them (and
+    # warns about raw bytes over 1 MiB). BytesIO shares an immutable `bytes` buffer; a
+    # `bytearray` (the engine's reused buffers) is copied, so nothing holds on to it
+    # after the call returns.
+    return io.BytesIO(data)
+
+
+def _etag(response: Mapping[str, Any]) -> str | None:
+    """S3's ETag without quotes; None when it is not an MD5 digest (SSE-KMS)."""
+    etag = response.get("ETag")
+    if not etag or str(response.get("ServerSideEncryption", "")).startswith("aws:kms"):
+        return None
+    return str(etag).strip('"')
+
+
+def _full_crc32c(response: Mapping[str, Any]) -> dict[str, str]:
+    """`{"crc32c": hex}` when S3 reports a full-object CRC32C, else `{}`.
+
+    A multipart object's CRC32C counts only when S3 says it is `FULL_OBJECT`: a composite
+    one (a CRC of the parts' CRCs) comes as `<crc>-<parts>` from AWS, but bare and
+    untyped from some S3-compatible stores (moto's HeadObject, for one).
+    """
+    value = response.get("ChecksumCRC32C")
+    kind = response.get("ChecksumType")
+    multipart = "-" in str(response.get("ETag", ""))
+    if not value or "-" in value:
+        return {}
+    if kind != "FULL_OBJECT" and (kind is not None or multipart):
+        return {}
+    try:
+        raw = base64.b64decode(value, validate=True)
+    except ValueError:
+        return {}
+    return {"crc32c": raw.hex()} if len(raw) == 4 else {}
+
+
+@final
+class S3Driver:
+    """Amazon S3 and S3-compatible stores, through one lazily created aiobotocore client.
+
+    Build it with `S3Driver.from_settings(...)` (see `S3Settings.parse` for the
+    settings); close it with `aclose()`. The client is created on first use, inside the
+    running event loop.
+    """
+
+    def __init__(self, settings: S3Settings) -> None:
+        self.settings = settings
+        self._prefix = settings.prefix
+        self._client: S3Client | None = None
+        self._stack: contextlib.AsyncExitStack | None = None
+        self._lock = anyio.Lock()
+        kinds = {ChecksumKind.MD5}
+        if settings.checksum is not ChecksumMode.MD5:
+            kinds.add(ChecksumKind.CRC32C)
+        self._limits = DriverLimits(
+            min_part_size=5 * MiB,
+            max_part_size=5 * GiB,
+            max_parts=10_000,
+            max_object_size=5 * 1024 * GiB,
+            max_single_put=5 * GiB,
+            checksums=frozenset(kinds),
+            delete_batch_size=1000,
+            ranged_reads=True,
+            s3_multipart_etag=settings.verify_etag and settings.sse != "aws:kms",
+        )
+
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, Any]) -> Self:
+        """Build the driver from a repository's settings; `ConfigurationError` if invalid."""
+        return cls(S3Settings.parse(settings))
+
+    def __repr__(self) -> str:
+        endpoint = self.settings.endpoint_url or "aws"
+        return f"S3Driver(bucket={self.settings.bucket!r}, endpoint={endpoint!r}, " \
+               f"prefix={self._prefix!r})"
+
+    @property
+    def limits(self) -> DriverLimits:
+        return self._limits
+
+    def describe(self, key: str) -> str:
+        return f"s3://{self.settings.bucket}/{self._prefix}{key}"
+
+    def _errors(self, key: str | None = None) -> contextlib.AbstractContextManager[None]:
+        what = self.describe(key) if key is not None else f"s3://{self.settings.bucket}"
+        return map_errors(what, bucket=self.settings.bucket)
+
+    async def _s3(self) -> S3Client:
+        """The client, created on first use in the running loop."""
+        if self._client is not None:
+            return self._client
+        async with self._lock:
+            if self._client is None:
+                stack = contextlib.AsyncExitStack()
+                try:
+                    with self._errors():
+                        client = await open_client(self.settings, stack)
+                        if self.settings.create_bucket:
+                            await self._ensure_bucket(client)
+                except BaseException:
+                    with anyio.CancelScope(shield=True):
+                        await stack.aclose()
+                    raise
+                self._stack, self._client = stack, client
+            return self._client
+
+    async def _ensure_bucket(self, client: S3Client) -> None:
+        bucket, region = self.settings.bucket, self.settings.region
+        try:
+            await client.head_bucket(Bucket=bucket)
+            return
+        except ClientError as exc:
+            if error_code(exc) not in ("404", "NoSuchBucket", "NotFound"):
+                raise
+        try:
+            if region and region != "us-east-1":
+                await client.create_bucket(
+                    Bucket=bucket,
+                    CreateBucketConfiguration={"LocationConstraint": region},  # type: ignore[typeddict-item]  # any region name
+                )
+            else:
+                await client.create_bucket(Bucket=bucket)
+        except ClientError as exc:
+            # Created meanwhile by another process of ours: fine.
+            if error_code(exc) != "BucketAlreadyOwnedByYou":
+                raise
+
+    def _write_options(
+        self, params: PutObjectRequestTypeDef | CreateMultipartUploadRequestTypeDef
+    ) -> None:
+        settings = self.settings
+        if settings.sse is not None:
+            params["ServerSideEncryption"] = settings.sse
+        if settings.sse_kms_key_id is not None:
+            params["SSEKMSKeyId"] = settings.sse_kms_key_id
+        if settings.storage_class is not None:
+            params["StorageClass"] = settings.storage_class  # type: ignore[arg-type]  # stores have their own classes
+
+    async def _part_crc(self, data: bytes | bytearray, checksums: PartChecksums) -> bytes | None:
+        """The CRC32C to send with `data` (computed here if the caller did not)."""
+        if self.settings.checksum is ChecksumMode.MD5:
+            return None
+        if checksums.crc32c is not None:
+            return checksums.crc32c
+        return await anyio.to_thread.run_sync(_crc32c, data)
+
+    async def put(
+        self,
+        key: str,
+        data: bytes | bytearray,
+        *,
+        checksums: PartChecksums,
+        metadata: Mapping[str, str],
+    ) -> ObjectInfo:
+        """Store `data` under `key` in one PutObject, with its Content-MD5 and CRC32C."""
+        params: PutObjectRequestTypeDef = {
+            "Bucket": self.settings.bucket, "Key": self._prefix + key, "Body": _body(data),
+            "Metadata": dict(metadata),
+        }
+        self._write_options(params)
+        if checksums.md5 is not None:
+            params["ContentMD5"] = _b64(checksums.md5)
+        crc = await self._part_crc(data, checksums)
+        if crc is not None:
+            params["ChecksumAlgorithm"] = "CRC32C"
+            params["ChecksumCRC32C"] = _b64(crc)
+        with self._errors(key):
+            client = await self._s3()
+            response = await client.put_object(**params)
+        return ObjectInfo(
+            key=key, size=len(data), etag=_etag(response),
+            checksums=_full_crc32c(response) if crc is not None else {},
+            metadata=dict(metadata),
+        )
+
+    async def start_upload(self, key: str, *, metadata: Mapping[str, str]) -> str:
+        """CreateMultipartUpload, declaring CRC32C (full-object unless configured otherwise).
+
+        Declaring the algorithm here is what lets every part carry its CRC32C and the
+        completion check them; S3 refuses part checksums an upload did not declare.
+        """
+        params: CreateMultipartUploadRequestTypeDef = {
+            "Bucket": self.settings.bucket, "Key": self._prefix + key,
+            "Metadata": dict(metadata),
+        }
+        self._write_options(params)
+        if self.settings.checksum is not ChecksumMode.MD5:
+            params["ChecksumAlgorithm"] = "CRC32C"
+            if self.settings.checksum is ChecksumMode.CRC32C:
+                params["ChecksumType"] = "FULL_OBJECT"
+        with self._errors(key):
+            client = await self._s3()
+            response = await client.create_multipart_upload(**params)
+        return response["UploadId"]
+
+    async def upload_part(
+        self,
+        key: str,
+        upload_id: str,
+        number: int,
+        data: bytes | bytearray,
+        *,
+        offset: int,
+        checksums: PartChecksums,
+    ) -> UploadedPart:
+        """UploadPart with Content-MD5 and CRC32C; S3 rejects a mismatch (`IntegrityError`)."""
+        params: UploadPartRequestTypeDef = {
+            "Bucket": self.settings.bucket, "Key": self._prefix + key, "UploadId": upload_id,
+            "PartNumber": number, "Body": _body(data),
+        }
+        if checksums.md5 is not None:
+            params["ContentMD5"] = _b64(checksums.md5)
+        crc = await self._part_crc(data, checksums)
+        if crc is not None:
+            params["ChecksumAlgorithm"] = "CRC32C"
+            params["ChecksumCRC32C"] = _b64(crc)
+        with self._errors(key):
+            client = await self._s3()
+            response = await client.upload_part(**params)
+        etag = str(response["ETag"]).strip('"')
+        found: dict[str, str] = {}
+        echoed = response.get("ChecksumCRC32C")
+        if echoed:
+            found["crc32c"] = base64.b64decode(echoed).hex()
+        elif crc is not None:
+            found["crc32c"] = crc.hex()
+        if _etag(response) is not None and _MD5_HEX.fullmatch(etag):
+            found["md5"] = etag
+        return UploadedPart(number=number, size=len(data), etag=etag, checksums=found)
+
+    async def list_parts(self, key: str, upload_id: str) -> Sequence[UploadedPart]:
+        """Every part S3 holds for the upload (ListParts, all pages), sorted by number."""
+        parts: list[UploadedPart] = []
+        marker = 0
+        with self._errors(key):
+            client = await self._s3()
+            while True:
+                page = await client.list_parts(
+                    Bucket=self.settings.bucket, Key=self._prefix + key, UploadId=upload_id,
+                    PartNumberMarker=marker, MaxParts=_PAGE_SIZE,
+                )
+                for part in page.get("Parts", []):
+                    etag = str(part.get("ETag", "")).strip('"')
+                    found: dict[str, str] = {}
+                    if crc := part.get("ChecksumCRC32C"):
+                        found["crc32c"] = base64.b64decode(crc).hex()
+                    parts.append(UploadedPart(
+                        number=part["PartNumber"], size=part["Size"], etag=etag or None,
+                        checksums=found,
+                    ))
+                next_marker = int(page.get("NextPartNumberMarker") or 0)
+                if not page.get("IsTruncated") or next_marker <= marker:
+                    break
+                marker = next_marker
+        return sorted(parts, key=lambda p: p.number)
+
+    async def complete_upload(
+        self, key: str, upload_id: str, parts: Sequence[UploadedPart]
+    ) -> ObjectInfo:
+        """CompleteMultipartUpload with each part's ETag and CRC32C, then HeadObject.
+
+        S3's answer has no size, so the object's size and checksums come from a HeadObject.
+        If the upload is gone because an earlier, retried completion succeeded, the object
+        whose ETag matches these parts is accepted.
+        """
+        completed: list[CompletedPartTypeDef] = []
+        for part in parts:
+            if not part.etag:
+                raise IntegrityError(f"{self.describe(key)}: part {part.number} has no ETag")
+            entry: CompletedPartTypeDef = {"PartNumber": part.number, "ETag": part.etag}
+            crc = part.checksums.get("crc32c")
+            if crc is not None and self.settings.checksum is not ChecksumMode.MD5:
+                entry["ChecksumCRC32C"] = _b64(bytes.fromhex(crc))
+            completed.append(entry)
+        try:
+            with self._errors(key):
+                client = await self._s3()
+                response = await client.complete_multipart_upload(
+                    Bucket=self.settings.bucket, Key=self._prefix + key, UploadId=upload_id,
+                    MultipartUpload={"Parts": completed},
+                )
+        except ArtifactNotFoundError:
+            info = await self._completed_before(key, parts)
+            if info is None:
+                raise
+            return info
+        info = await self.stat(key)
+        checksums = dict(info.checksums) or _full_crc32c(response)
+        return ObjectInfo(
+            key=key, size=info.size, etag=info.etag, checksums=checksums,
+            modified=info.modified, metadata=info.metadata,
+        )
+
+    async def _completed_before(self, key: str, parts: Sequence[UploadedPart]) -> ObjectInfo | None:
+        etags = [p.etag or "" for p in parts]
+        if not all(_MD5_HEX.fullmatch(e) for e in etags):
+            return None
+        digest = hashlib.md5(b"".join(bytes.fromhex(e) for e in etags), usedforsecurity=False)
+        try:
+            info = await self.stat(key)
+        except ArtifactNotFoundError:
+            return None
+        return info if info.etag == f"{digest.hexdigest()}-{len(parts)}" else None
+
+    async def abort_upload(self, key: str, upload_id: str) -> None:
+        """AbortMultipartUpload; an upload that is already gone is not an error."""
+        with contextlib.suppress(ArtifactNotFoundError), self._errors(key):
+            client = await self._s3()
+            await client.abort_multipart_upload(
+                Bucket=self.settings.bucket, Key=self._prefix + key, UploadId=upload_id
+            )
+
+    async def list_uploads(self, prefix: str) -> Sequence[PendingUpload]:
+        """Incomplete multipart uploads under `prefix` (ListMultipartUploads, all pages)."""
+        found: list[PendingUpload] = []
+        with self._errors(prefix):
+            client = await self._s3()
+            paginator = client.get_paginator("list_multipart_uploads")
+            async for page in paginator.paginate(
+                Bucket=self.settings.bucket, Prefix=self._prefix + prefix,
+                PaginationConfig={"PageSize": _PAGE_SIZE},
+            ):
+                for upload in page.get("Uploads", []):
+                    found.append(PendingUpload(
+                        key=upload["Key"].removeprefix(self._prefix),
+                        upload_id=upload["UploadId"],
+                        started=upload.get("Initiated"),
+                    ))
+        return found
+
+    async def abort_stale_uploads(
+        self, prefix: str, *, older_than: timedelta
+    ) -> list[PendingUpload]:
+        """Abort the incomplete multipart uploads under `prefix` started before
+        `older_than` ago (S3 keeps and bills their parts until then); return them.
+
+        Pick an age longer than any upload can run, or this aborts live uploads. An
+        upload whose start S3 does not report is left alone.
+        """
+        if older_than < timedelta(0):
+            raise ConfigurationError("abort_stale_uploads: older_than must not be negative")
+        cutoff = datetime.now(UTC) - older_than
+        stale = [
+            u for u in await self.list_uploads(prefix)
+            if u.started is not None and u.started <= cutoff
+        ]
+        for upload in stale:
+            await self.abort_upload(upload.key, upload.upload_id)
+        return stale
+
+    async def stat(self, key: str) -> ObjectInfo:
+        """HeadObject: size, ETag, full-object CRC32C (if S3 keeps one), metadata."""
+        with self._errors(key):
+            client = await self._s3()
+            if self.settings.checksum is ChecksumMode.MD5:
+                response = await client.head_object(
+                    Bucket=self.settings.bucket, Key=self._prefix + key
+                )
+            else:
+                response = await client.head_object(
+                    Bucket=self.settings.bucket, Key=self._prefix + key, ChecksumMode="ENABLED"
+                )
+        return ObjectInfo(
+            key=key, size=response["ContentLength"], etag=_etag(response),
+            checksums=_full_crc32c(response), modified=response.get("LastModified"),
+            metadata=response.get("Metadata", {}),
+        )
+
+    async def _range(self, key: str, offset: int, length: int | None) -> str | None:
+        """The HTTP Range of a read, or "" when it covers nothing, or None for all of it."""
+        if length is not None and length <= 0:
+            await self.stat(key)  # a missing object is still an error
+            return ""
+        if offset < 0:
+            if length is None:
+                return f"bytes={offset}"  # the last -offset bytes
+            size = (await self.stat(key)).size
+            start = max(0, size + offset)
+            end = min(size, start + length)
+            return f"bytes={start}-{end - 1}" if end > start else ""
+        if offset == 0 and length is None:
+            return None
+        return f"bytes={offset}-" + ("" if length is None else str(offset + length - 1))
+
+    async def read(
+        self, key: str, *, offset: int = 0, length: int | None = None
+    ) -> AsyncGenerator[bytes, None]:
+        """GetObject, streamed in chunks of about 1 MiB, ranged when asked.
+
+        An offset at or past the end yields nothing (S3 answers 416 InvalidRange).
+        """
+        byte_range = await self._range(key, offset, length)
+        if byte_range == "":
+            return
+        params: GetObjectRequestTypeDef = {
+            "Bucket": self.settings.bucket, "Key": self._prefix + key,
+        }
+        if byte_range is not None:
+            params["Range"] = byte_range
+        with self._errors(key):
+            client = await self._s3()
+            try:
+                response = await client.get_object(**params)
+            except ClientError as exc:
+                if error_code(exc) == "InvalidRange":
+                    return
+                raise
+            body = response["Body"]
+            try:
+                pending: list[bytes] = []
+                held = 0
+                while True:
+                    piece = await body.read(_CHUNK)
+                    if not piece:
+                        break
+                    pending.append(piece)
+                    held += len(piece)
+                    if held >= _CHUNK:
+                        yield pending[0] if len(pending) == 1 else b"".join(pending)
+                        pending, held = [], 0
+                if pending:
+                    yield b"".join(pending)
+            finally:
+                body.close()
+
+    async def delete(self, keys: Sequence[str]) -> Sequence[DeleteOutcome]:
+        """DeleteObjects for at most 1000 keys, one outcome per key.
+
+        S3 reports a key as deleted whether or not it existed, so `existed` is None
+        ("not known") for every deleted key; a key S3 refused carries its error.
+        """
+        if len(keys) > self._limits.delete_batch_size:
+            raise ConfigurationError(
+                f"s3 driver: {len(keys)} keys in one delete, at most "
+                f"{self._limits.delete_batch_size} (S3's DeleteObjects limit)"
+            )
+        if not keys:
+            return []
+        unique = list(dict.fromkeys(keys))
+        with self._errors():
+            client = await self._s3()
+            response = await client.delete_objects(
+                Bucket=self.settings.bucket,
+                Delete={"Objects": [{"Key": self._prefix + k} for k in unique], "Quiet": False},
+            )
+        outcomes: dict[str, DeleteOutcome] = {}
+        for deleted in response.get("Deleted", []):
+            key = deleted.get("Key", "").removeprefix(self._prefix)
+            outcomes[key] = DeleteOutcome(key=key, existed=None)
+        for error in response.get("Errors", []):
+            key = error.get("Key", "").removeprefix(self._prefix)
+            outcomes[key] = DeleteOutcome(key=key, error=self._delete_error(
+                key, error.get("Code", "Unknown"), error.get("Message", "")
+            ))
+        return [
+            outcomes.get(k)
+            or DeleteOutcome(key=k, error=self._delete_error(k, "Unknown", "not in S3's answer"))
+            for k in keys
+        ]
+
+    def _delete_error(self, key: str, code: str, message: str) -> BackendError:
+        mapped = from_code(code, message, self.describe(key), bucket=self.settings.bucket)
+        if isinstance(mapped, BackendError):
+            return mapped
+        return BackendError(str(mapped), backend_error=f"{code}: {message}")
+
+    async def list(self, prefix: str) -> AsyncGenerator[ObjectInfo, None]:
+        """ListObjectsV2 under `prefix`, every page, in key order."""
+        with self._errors(prefix):
+            client = await self._s3()
+            paginator = client.get_paginator("list_objects_v2")
+            async for page in paginator.paginate(
+                Bucket=self.settings.bucket, Prefix=self._prefix + prefix,
+                PaginationConfig={"PageSize": _PAGE_SIZE},
+            ):
+                for item in page.get("Contents", []):
+                    yield ObjectInfo(
+                        key=item["Key"].removeprefix(self._prefix), size=item["Size"],
+                        etag=str(item.get("ETag", "")).strip('"') or None,
+                        modified=item.get("LastModified"),
+                    )
+
+    async def aclose(self) -> None:
+        """Close the client and its connections."""
+        async with self._lock:
+            stack, self._stack, self._client = self._stack, None, None
+            if stack is not None:
+                with anyio.CancelScope(shield=True), self._errors():
+                    await stack.aclose()

@@ -1,0 +1,231 @@
+"""The S3 driver's settings: parsed once, validated, never holding a secret."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from typing import Any, Literal, cast, final
+from urllib.parse import urlsplit
+
+import attrs
+
+from artifacts_async import ConfigurationError, Credentials
+
+__all__ = ["ChecksumMode", "S3Settings"]
+
+# Roles of `Credentials.refs` this driver understands.
+_ROLES = frozenset({"access_key", "secret_key", "session_token"})
+_SSE = ("AES256", "aws:kms")
+
+
+class ChecksumMode(enum.Enum):
+    """Which checksums are sent with each part, and what S3 is asked to keep.
+
+    - `crc32c`: Content-MD5 and CRC32C on every request; multipart uploads declare a
+      full-object CRC32C, so S3 reports the CRC32C of the whole object.
+    - `crc32c-composite`: the same, but multipart objects get S3's composite checksum
+      (a checksum of the parts' checksums), for stores that lack full-object checksums.
+    - `md5`: Content-MD5 only, for S3-compatible stores without the flexible-checksum
+      headers (`x-amz-checksum-*`).
+    """
+
+    CRC32C = "crc32c"
+    CRC32C_COMPOSITE = "crc32c-composite"
+    MD5 = "md5"
+
+
+def _prefix(value: str) -> str:
+    stripped = value.strip("/")
+    return f"{stripped}/" if stripped else ""
+
+
+@final
+@attrs.frozen(kw_only=True)
+class S3Settings:
+    """Everything the S3 driver is configured with (see `parse` for the setting names).
+
+    `credentials` holds references to secrets, never their values, and is left out of
+    the repr anyway.
+    """
+
+    bucket: str
+    endpoint: str | None = None
+    region: str | None = None
+    insecure: bool = False
+    path_style: bool = False
+    prefix: str = attrs.field(default="", converter=_prefix)
+    create_bucket: bool = False
+    sse: Literal["AES256", "aws:kms"] | None = None
+    sse_kms_key_id: str | None = None
+    storage_class: str | None = None
+    connect_timeout: float = 10.0
+    read_timeout: float = 60.0
+    max_pool_connections: int = 32
+    checksum: ChecksumMode = ChecksumMode.CRC32C
+    verify_etag: bool = True
+    role_arn: str | None = None
+    credentials: Credentials = attrs.field(factory=Credentials, repr=False)
+
+    @property
+    def endpoint_url(self) -> str | None:
+        """The endpoint with its scheme (`http` when `insecure` and none was given)."""
+        if self.endpoint is None or "://" in self.endpoint:
+            return self.endpoint
+        return f"{'http' if self.insecure else 'https'}://{self.endpoint}"
+
+    @classmethod
+    def parse(cls, settings: Mapping[str, Any]) -> S3Settings:
+        """Read a repository's settings.
+
+        - `bucket` (required): the bucket name.
+        - `endpoint`: the URL of an S3-compatible service (`http://127.0.0.1:9000`); a
+          bare host gets `https://`, or `http://` when `insecure`.
+        - `region`: the bucket's region (`us-east-1` when an endpoint is set and no region).
+        - `insecure`: plain HTTP for a bare endpoint host, and no TLS certificate check.
+        - `path_style`: `https://host/bucket/key` addressing; the default is virtual-hosted
+          (`https://bucket.host/key`) on AWS and path style when `endpoint` is set.
+        - `prefix`: a folder every key is stored under (`team-a` → `team-a/<key>`).
+        - `create_bucket`: create the bucket on first use if it does not exist.
+        - `sse`: server-side encryption, `AES256` or `aws:kms`; `sse_kms_key_id` names the
+          KMS key (with `aws:kms` only).
+        - `storage_class`: `STANDARD_IA`, `INTELLIGENT_TIERING`, ...
+        - `connect_timeout`, `read_timeout` (seconds), `max_pool_connections`.
+        - `checksum`: `crc32c` (default), `crc32c-composite` or `md5` (see `ChecksumMode`).
+        - `verify_etag`: whether S3's ETag may be checked as the MD5 of what was sent
+          (default true; always off with `aws:kms`, whose ETags are not MD5 digests).
+        - `role_arn`: an IAM role to assume (through STS at `endpoint`, or AWS's STS).
+        - `credentials`: a `Credentials` (or its mapping form) with the roles
+          `access_key`, `secret_key`, `session_token`; a profile; or the SDK's chain.
+
+        Raises `ConfigurationError` naming the setting that is missing or invalid.
+        """
+        unknown = set(settings) - {f.name for f in attrs.fields(cls)}
+        if unknown:
+            known = ", ".join(sorted(f.name for f in attrs.fields(cls)))
+            raise ConfigurationError(
+                f"s3 driver: unknown setting(s) {', '.join(sorted(unknown))} (known: {known})"
+            )
+        bucket = settings.get("bucket")
+        if not isinstance(bucket, str) or not bucket.strip():
+            raise ConfigurationError("s3 driver: set 'bucket' to the bucket's name")
+        if "/" in bucket or bucket != bucket.strip():
+            raise ConfigurationError(
+                f"s3 driver: 'bucket' must be a bare bucket name, got {bucket!r} "
+                "(put a key prefix in 'prefix')"
+            )
+        endpoint = _opt_str(settings, "endpoint")
+        if endpoint is not None:
+            _check_endpoint(endpoint)
+        sse = _opt_str(settings, "sse")
+        if sse is not None and sse not in _SSE:
+            raise ConfigurationError(f"s3 driver: 'sse' must be AES256 or aws:kms, got {sse!r}")
+        kms_key = _opt_str(settings, "sse_kms_key_id")
+        if kms_key is not None and sse != "aws:kms":
+            raise ConfigurationError("s3 driver: 'sse_kms_key_id' needs sse = \"aws:kms\"")
+        checksum = settings.get("checksum", ChecksumMode.CRC32C.value)
+        try:
+            checksum_mode = ChecksumMode(checksum)
+        except ValueError:
+            choices = ", ".join(m.value for m in ChecksumMode)
+            raise ConfigurationError(
+                f"s3 driver: 'checksum' must be one of {choices}, got {checksum!r}"
+            ) from None
+        return cls(
+            bucket=bucket,
+            endpoint=endpoint,
+            region=_opt_str(settings, "region") or ("us-east-1" if endpoint else None),
+            insecure=_bool(settings, "insecure", default=False),
+            path_style=_bool(settings, "path_style", default=endpoint is not None),
+            prefix=_opt_str(settings, "prefix") or "",
+            create_bucket=_bool(settings, "create_bucket", default=False),
+            sse=cast('Literal["AES256", "aws:kms"] | None', sse),
+            sse_kms_key_id=kms_key,
+            storage_class=_opt_str(settings, "storage_class"),
+            connect_timeout=_seconds(settings, "connect_timeout", 10.0),
+            read_timeout=_seconds(settings, "read_timeout", 60.0),
+            max_pool_connections=_count(settings, "max_pool_connections", 32),
+            checksum=checksum_mode,
+            verify_etag=_bool(settings, "verify_etag", default=True),
+            role_arn=_opt_str(settings, "role_arn"),
+            credentials=_credentials(settings.get("credentials")),
+        )
+
+
+def _opt_str(settings: Mapping[str, Any], name: str) -> str | None:
+    value = settings.get(name)
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise ConfigurationError(
+            f"s3 driver: {name!r} must be a string, got {type(value).__name__}"
+        )
+    return value
+
+
+def _bool(settings: Mapping[str, Any], name: str, *, default: bool) -> bool:
+    value = settings.get(name, default)
+    if value is None:
+        return default
+    if not isinstance(value, bool):
+        raise ConfigurationError(f"s3 driver: {name!r} must be true or false, got {value!r}")
+    return value
+
+
+def _seconds(settings: Mapping[str, Any], name: str, default: float) -> float:
+    value = settings.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        raise ConfigurationError(
+            f"s3 driver: {name!r} must be a positive number of seconds, got {value!r}"
+        )
+    return float(value)
+
+
+def _count(settings: Mapping[str, Any], name: str, default: int) -> int:
+    value = settings.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigurationError(f"s3 driver: {name!r} must be a positive integer, got {value!r}")
+    return value
+
+
+def _check_endpoint(endpoint: str) -> None:
+    url = urlsplit(endpoint if "://" in endpoint else f"https://{endpoint}")
+    if url.scheme not in ("http", "https") or not url.hostname or url.path not in ("", "/"):
+        raise ConfigurationError(
+            f"s3 driver: 'endpoint' must be an http(s) URL without a path, like "
+            f"http://127.0.0.1:9000, got {endpoint!r}"
+        )
+    try:
+        url.port  # noqa: B018 - parsing the port validates it
+    except ValueError:
+        raise ConfigurationError(
+            f"s3 driver: 'endpoint' has an invalid port: {endpoint!r}"
+        ) from None
+
+
+def _credentials(value: object) -> Credentials:
+    if value is None:
+        credentials = Credentials(use_sdk_default=True)
+    elif isinstance(value, Credentials):
+        credentials = value
+    elif isinstance(value, Mapping):
+        credentials = Credentials.parse(value)
+    else:
+        raise ConfigurationError(
+            f"s3 driver: 'credentials' must be a Credentials or a mapping, "
+            f"got {type(value).__name__}"
+        )
+    unknown = set(credentials.refs) - _ROLES
+    if unknown:
+        raise ConfigurationError(
+            f"s3 driver: credentials {', '.join(sorted(unknown))} are not used by S3 "
+            f"(use {', '.join(sorted(_ROLES))})"
+        )
+    if ("access_key" in credentials.refs) != ("secret_key" in credentials.refs):
+        raise ConfigurationError(
+            "s3 driver: credentials need both access_key and secret_key, or neither"
+        )
+    if "session_token" in credentials.refs and "access_key" not in credentials.refs:
+        raise ConfigurationError(
+            "s3 driver: credentials session_token needs access_key and secret_key too"
+        )
+    return credentials

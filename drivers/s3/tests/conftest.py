@@ -1,0 +1,163 @@
+"""Fixtures: a real S3 API (moto in server mode, in a subprocess) and drivers against it."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import boto3  # type: ignore[import-untyped]  # only to look at the server
+import pytest
+import stamina
+from artifacts_async_s3 import S3Driver
+from s3_support import ACCESS_KEY, SECRET_KEY
+
+from artifacts_async import Credentials, SecretRef
+
+_START_TIMEOUT = 20.0
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1):
+            return True
+    except urllib.error.HTTPError:
+        return True  # it answered, with an error status: it is up
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Start `moto.server` on a free loopback port for the session; yield its URL."""
+    port = _free_port()
+    log = tmp_path_factory.mktemp("moto") / "server.log"
+    endpoint = f"http://127.0.0.1:{port}"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            stdout=out, stderr=subprocess.STDOUT,
+        )
+    try:
+        # The one bounded wait of the suite: until the server answers, 20 s at most.
+        deadline = time.monotonic() + _START_TIMEOUT
+        while not _answers(f"{endpoint}/moto-api/"):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(
+                    f"moto server did not start on {endpoint}:\n"
+                    f"{log.read_text(errors='replace')[-4000:]}"
+                )
+            time.sleep(0.1)
+        yield endpoint
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture(autouse=True)
+def _isolated_aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # No AWS settings of the machine leak in, and nothing asks an instance-metadata service.
+    for name in list(os.environ):
+        if name.startswith("AWS_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setenv("TEST_S3_ACCESS_KEY", ACCESS_KEY)
+    monkeypatch.setenv("TEST_S3_SECRET_KEY", SECRET_KEY)
+
+
+@pytest.fixture(autouse=True)
+def _fast_retries() -> Iterator[None]:
+    # The engine's retries run for real (attempts are counted) but without waiting.
+    stamina.set_testing(True, attempts=3)
+    yield
+    stamina.set_testing(False)
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    """The library targets asyncio."""
+    return "asyncio"
+
+
+@pytest.fixture
+def credentials() -> Credentials:
+    """References to the fake keys in the environment (moto accepts any)."""
+    return Credentials(refs={
+        "access_key": SecretRef("env", "TEST_S3_ACCESS_KEY"),
+        "secret_key": SecretRef("env", "TEST_S3_SECRET_KEY"),
+    })
+
+
+@pytest.fixture
+def boto(moto_endpoint: str) -> Any:
+    """A plain (synchronous) boto3 client, to look at the server without our driver."""
+    return boto3.client(
+        "s3", endpoint_url=moto_endpoint, region_name="us-east-1",
+        aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY,
+    )
+
+
+@pytest.fixture
+def bucket(moto_endpoint: str, boto: Any) -> str:
+    """Reset the server, then create an empty bucket for one test."""
+    request = urllib.request.Request(f"{moto_endpoint}/moto-api/reset", method="POST")
+    with urllib.request.urlopen(request, timeout=10):
+        pass
+    name = f"test-{uuid.uuid4().hex[:12]}"
+    boto.create_bucket(Bucket=name)
+    return name
+
+
+@pytest.fixture
+def settings(moto_endpoint: str, bucket: str, credentials: Credentials) -> dict[str, Any]:
+    """Driver settings for the test bucket."""
+    return {"bucket": bucket, "endpoint": moto_endpoint, "region": "us-east-1",
+            "credentials": credentials}
+
+
+@pytest.fixture
+async def make_driver(settings: Mapping[str, Any]) -> AsyncIterator[Callable[..., S3Driver]]:
+    """Build drivers with settings overrides; every one is closed at the end."""
+    made: list[S3Driver] = []
+
+    def make(**overrides: Any) -> S3Driver:
+        driver = S3Driver.from_settings({**settings, **overrides})
+        made.append(driver)
+        return driver
+
+    try:
+        yield make
+    finally:
+        for driver in made:
+            await driver.aclose()
+
+
+@pytest.fixture
+async def driver(settings: Mapping[str, Any]) -> AsyncIterator[S3Driver]:
+    """A fresh S3 driver on the test bucket, closed afterwards."""
+    s3 = S3Driver.from_settings(settings)
+    try:
+        yield s3
+    finally:
+        await s3.aclose()
