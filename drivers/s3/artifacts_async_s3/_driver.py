@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import hashlib
-import io
 import re
 from collections.abc import AsyncGenerator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -44,6 +42,7 @@ from artifacts_async.abc import (
     UploadedPart,
 )
 
+from ._body import body
 from ._client import open_client
 from ._errors import error_code, from_code, map_errors
 from ._settings import ChecksumMode, S3Settings
@@ -74,14 +73,6 @@ def _b64(raw: bytes) -> str:
 
 def _crc32c(data: bytes | bytearray) -> bytes:
     return crc32c.crc32c(data).to_bytes(4, "big")
-
-
-def _body(data: bytes | bytearray) -> io.BytesIO:
-    # aiohttp sends a BytesIO in 64 KiB writes, yielding to the loop between them (and
-    # warns about raw bytes over 1 MiB). BytesIO shares an immutable `bytes` buffer; a
-    # `bytearray` (the engine's reused buffers) is copied, so nothing holds on to it
-    # after the call returns.
-    return io.BytesIO(data)
 
 
 def _etag(response: Mapping[str, Any]) -> str | None:
@@ -128,7 +119,7 @@ class S3Driver:
         self._client: S3Client | None = None
         self._stack: contextlib.AsyncExitStack | None = None
         self._lock = anyio.Lock()
-        kinds = {ChecksumKind.MD5}
+        kinds = {ChecksumKind.MD5} if settings.content_md5 else set()
         if settings.checksum is not ChecksumMode.MD5:
             kinds.add(ChecksumKind.CRC32C)
         self._limits = DriverLimits(
@@ -140,7 +131,9 @@ class S3Driver:
             checksums=frozenset(kinds),
             delete_batch_size=1000,
             ranged_reads=True,
-            s3_multipart_etag=settings.verify_etag and settings.sse != "aws:kms",
+            s3_multipart_etag=(
+                settings.content_md5 and settings.verify_etag and settings.sse != "aws:kms"
+            ),
         )
 
     @classmethod
@@ -233,7 +226,7 @@ class S3Driver:
     ) -> ObjectInfo:
         """Store `data` under `key` in one PutObject, with its Content-MD5 and CRC32C."""
         params: PutObjectRequestTypeDef = {
-            "Bucket": self.settings.bucket, "Key": self._prefix + key, "Body": _body(data),
+            "Bucket": self.settings.bucket, "Key": self._prefix + key, "Body": body(data),
             "Metadata": dict(metadata),
         }
         self._write_options(params)
@@ -285,7 +278,7 @@ class S3Driver:
         """UploadPart with Content-MD5 and CRC32C; S3 rejects a mismatch (`IntegrityError`)."""
         params: UploadPartRequestTypeDef = {
             "Bucket": self.settings.bucket, "Key": self._prefix + key, "UploadId": upload_id,
-            "PartNumber": number, "Body": _body(data),
+            "PartNumber": number, "Body": body(data),
         }
         if checksums.md5 is not None:
             params["ContentMD5"] = _b64(checksums.md5)
@@ -339,8 +332,8 @@ class S3Driver:
         """CompleteMultipartUpload with each part's ETag and CRC32C, then HeadObject.
 
         S3's answer has no size, so the object's size and checksums come from a HeadObject.
-        If the upload is gone because an earlier, retried completion succeeded, the object
-        whose ETag matches these parts is accepted.
+        An upload that is gone raises `ArtifactNotFoundError` (the engine then checks
+        whether an earlier attempt completed it).
         """
         completed: list[CompletedPartTypeDef] = []
         for part in parts:
@@ -351,35 +344,18 @@ class S3Driver:
             if crc is not None and self.settings.checksum is not ChecksumMode.MD5:
                 entry["ChecksumCRC32C"] = _b64(bytes.fromhex(crc))
             completed.append(entry)
-        try:
-            with self._errors(key):
-                client = await self._s3()
-                response = await client.complete_multipart_upload(
-                    Bucket=self.settings.bucket, Key=self._prefix + key, UploadId=upload_id,
-                    MultipartUpload={"Parts": completed},
-                )
-        except ArtifactNotFoundError:
-            info = await self._completed_before(key, parts)
-            if info is None:
-                raise
-            return info
+        with self._errors(key):
+            client = await self._s3()
+            response = await client.complete_multipart_upload(
+                Bucket=self.settings.bucket, Key=self._prefix + key, UploadId=upload_id,
+                MultipartUpload={"Parts": completed},
+            )
         info = await self.stat(key)
         checksums = dict(info.checksums) or _full_crc32c(response)
         return ObjectInfo(
             key=key, size=info.size, etag=info.etag, checksums=checksums,
             modified=info.modified, metadata=info.metadata,
         )
-
-    async def _completed_before(self, key: str, parts: Sequence[UploadedPart]) -> ObjectInfo | None:
-        etags = [p.etag or "" for p in parts]
-        if not all(_MD5_HEX.fullmatch(e) for e in etags):
-            return None
-        digest = hashlib.md5(b"".join(bytes.fromhex(e) for e in etags), usedforsecurity=False)
-        try:
-            info = await self.stat(key)
-        except ArtifactNotFoundError:
-            return None
-        return info if info.etag == f"{digest.hexdigest()}-{len(parts)}" else None
 
     async def abort_upload(self, key: str, upload_id: str) -> None:
         """AbortMultipartUpload; an upload that is already gone is not an error."""

@@ -168,16 +168,22 @@ class CorruptingDriver:
         await self.inner.aclose()
 
 
+@pytest.mark.parametrize(
+    "case", [({}, "ETag"), ({"content_md5": False}, "CRC32C")], ids=["md5-etag", "crc32c-only"]
+)
 async def test_engine_catches_a_part_damaged_after_checksumming(
-    moto_endpoint: str, bucket: str, settings: dict[str, Any], tmp_path: Path, boto: Any
+    bucket: str, settings: dict[str, Any], tmp_path: Path, boto: Any,
+    case: tuple[dict[str, Any], str],
 ) -> None:
-    """moto ignores Content-MD5, so the damage is caught by the ETag check after completion."""
+    """moto verifies no part checksum, so the engine's check after completion catches it:
+    the multipart ETag by default, the full-object CRC32C without Content-MD5."""
+    overrides, caught_by = case
     _random_file(tmp_path / "model.bin", 12 * MiB, seed=3)
-    corrupting = CorruptingDriver.from_settings(settings)
+    corrupting = CorruptingDriver.from_settings({**settings, **overrides})
     options = aa.TransferOptions(part_size=5 * MiB, state_dir=tmp_path / "state")
     try:
         async with aa.Artifacts(
-            _config(moto_endpoint, bucket), options=options, drivers={"s3": corrupting}
+            _config(settings["endpoint"], bucket), options=options, drivers={"s3": corrupting}
         ) as artifacts:
             result = await artifacts.save_outputs(
                 [aa.OutputArtifact(name="model", path=tmp_path / "model.bin",
@@ -188,7 +194,7 @@ async def test_engine_catches_a_part_damaged_after_checksumming(
         await corrupting.aclose()
     error = result.errors["model"]
     assert isinstance(error, aa.IntegrityError)
-    assert "ETag" in str(error)
+    assert caught_by in str(error)
     assert result.records[0].status is aa.ArtifactStatus.FAILED
     # Invariant: nothing that failed verification stays under its key.
     listed = boto.list_objects_v2(Bucket=bucket)

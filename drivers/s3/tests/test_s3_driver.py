@@ -76,6 +76,19 @@ async def test_put_sends_the_checksums_it_was_given(
     assert head["ChecksumCRC32C"] == base64.b64encode(claimed).decode()
 
 
+async def test_buffers_may_be_reused_after_the_call(driver: S3Driver) -> None:
+    """What was sent is what the buffer held during the call, not after (engine reuse)."""
+    buffer = bytearray(b"A" * (2 * MiB))
+    await driver.put("single", buffer, checksums=_checks(bytes(buffer)), metadata={})
+    upload_id = await driver.start_upload("multi", metadata={})
+    part = await driver.upload_part("multi", upload_id, 1, buffer, offset=0,
+                                    checksums=_checks(bytes(buffer)))
+    buffer[:] = b"B" * len(buffer)
+    await driver.complete_upload("multi", upload_id, [part])
+    assert await _read(driver, "single") == b"A" * (2 * MiB)
+    assert await _read(driver, "multi") == b"A" * (2 * MiB)
+
+
 DATA = bytes(range(256)) * 4  # 1024 bytes
 
 
@@ -218,17 +231,12 @@ async def test_md5_mode_sends_no_crc32c(make_driver: MakeDriver, boto: Any, buck
         assert (await driver.stat(key)).checksums == {}
 
 
-async def test_completion_retried_after_it_succeeded(driver: S3Driver) -> None:
-    """An object whose ETag is exactly these parts' counts as an earlier completion."""
-    # AWS may answer a retried completion with NoSuchUpload (the first one succeeded);
-    # moto answers it with success, so the check behind that fallback is run directly.
-    parts = await _multipart(driver, "k", b"a" * (5 * MiB), b"b")
-    info = await driver._completed_before("k", parts)
-    assert info is not None
-    assert info.size == 5 * MiB + 1
-    other = [parts[0], UploadedPart(number=2, size=1, etag=hashlib.md5(b"c").hexdigest())]
-    assert await driver._completed_before("k", other) is None
-    assert await driver._completed_before("absent", parts) is None
+async def test_completing_an_unknown_upload(driver: S3Driver) -> None:
+    """Completing an upload S3 does not hold is an error, not a silent success."""
+    with pytest.raises(aa.ArtifactError):
+        await driver.complete_upload(
+            "k", "no-such-upload", [UploadedPart(number=1, size=1, etag="0" * 32)]
+        )
 
 
 async def test_abort_upload(driver: S3Driver) -> None:

@@ -78,6 +78,7 @@ def test_prefix_is_a_folder(raw: str, normalized: str) -> None:
         ({"bucket": "b", "connect_timeout": True}, "connect_timeout"),
         ({"bucket": "b", "max_pool_connections": 0}, "max_pool_connections"),
         ({"bucket": "b", "checksum": "sha1"}, "checksum"),
+        ({"bucket": "b", "checksum": "md5", "content_md5": False}, "content_md5"),
         ({"bucket": "b", "region": 5}, "region"),
         ({"bucket": "b", "buckett": "typo"}, "buckett"),
         ({"bucket": "b", "credentials": "AKIA..."}, "credentials"),
@@ -113,13 +114,16 @@ def test_limits() -> None:
 
 
 def test_limits_follow_the_settings() -> None:
-    """SSE-KMS ETags are not MD5s, and md5 mode sends no CRC32C."""
+    """SSE-KMS ETags are not MD5s; md5 mode sends no CRC32C; content_md5 = false no MD5."""
     kms = S3Driver.from_settings({"bucket": "b", "sse": "aws:kms", "sse_kms_key_id": "k"})
     assert kms.limits.s3_multipart_etag is False
     assert S3Driver.from_settings({"bucket": "b", "verify_etag": False}).limits.s3_multipart_etag \
         is False
     md5 = S3Driver.from_settings({"bucket": "b", "checksum": "md5"})
     assert md5.limits.checksums == {ChecksumKind.MD5}
+    crc_only = S3Driver.from_settings({"bucket": "b", "content_md5": False})
+    assert crc_only.limits.checksums == {ChecksumKind.CRC32C}
+    assert crc_only.limits.s3_multipart_etag is False
 
 
 def test_driver_satisfies_the_protocol() -> None:
