@@ -10,14 +10,16 @@ from aiobotocore.config import AioConfig
 from aiobotocore.credentials import AioDeferredRefreshableCredentials
 from aiobotocore.session import AioSession
 from botocore.credentials import CredentialProvider
+from botocore.exceptions import ClientError
 
+from ._errors import error_code
 from ._redact import SecretRedactor
 from ._settings import S3Settings
 
 if TYPE_CHECKING:
     from types_aiobotocore_s3 import S3Client
 
-__all__ = ["open_client"]
+__all__ = ["ensure_bucket", "open_client"]
 
 logger = logging.getLogger("artifacts_async_s3")
 
@@ -140,3 +142,26 @@ async def open_client(settings: S3Settings, stack: contextlib.AsyncExitStack) ->
             frozen = await found.get_frozen_credentials()
             SecretRedactor.register(frozen.access_key, frozen.secret_key, frozen.token)
     return client
+
+
+async def ensure_bucket(client: S3Client, settings: S3Settings) -> None:
+    """Create the bucket unless it exists (`create_bucket = true`)."""
+    bucket, region = settings.bucket, settings.region
+    try:
+        await client.head_bucket(Bucket=bucket)
+        return
+    except ClientError as exc:
+        if error_code(exc) not in ("404", "NoSuchBucket", "NotFound"):
+            raise
+    try:
+        if region and region != "us-east-1":
+            await client.create_bucket(
+                Bucket=bucket,
+                CreateBucketConfiguration={"LocationConstraint": region},  # type: ignore[typeddict-item]  # any region name
+            )
+        else:
+            await client.create_bucket(Bucket=bucket)
+    except ClientError as exc:
+        # Created meanwhile by another process of ours: fine.
+        if error_code(exc) != "BucketAlreadyOwnedByYou":
+            raise

@@ -14,16 +14,13 @@ What S3 verifies and reports:
 
 from __future__ import annotations
 
-import base64
 import contextlib
-import re
 from collections.abc import AsyncGenerator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Self, final
 
 import anyio
 import anyio.to_thread
-import crc32c
 from botocore.exceptions import ClientError
 
 from artifacts_async import (
@@ -43,8 +40,9 @@ from artifacts_async.abc import (
 )
 
 from ._body import body
-from ._client import open_client
+from ._client import ensure_bucket, open_client
 from ._errors import error_code, from_code, map_errors
+from ._responses import MD5_HEX, b64, crc32c_of, etag_of, full_crc32c, hex_of
 from ._settings import ChecksumMode, S3Settings
 
 if TYPE_CHECKING:
@@ -64,44 +62,6 @@ GiB = 1024 * MiB
 _CHUNK = MiB
 # Items per page of S3's listings (their maximum); tests lower it to exercise paging.
 _PAGE_SIZE = 1000
-_MD5_HEX = re.compile(r"[0-9a-f]{32}")
-
-
-def _b64(raw: bytes) -> str:
-    return base64.b64encode(raw).decode("ascii")
-
-
-def _crc32c(data: bytes | bytearray) -> bytes:
-    return crc32c.crc32c(data).to_bytes(4, "big")
-
-
-def _etag(response: Mapping[str, Any]) -> str | None:
-    """S3's ETag without quotes; None when it is not an MD5 digest (SSE-KMS)."""
-    etag = response.get("ETag")
-    if not etag or str(response.get("ServerSideEncryption", "")).startswith("aws:kms"):
-        return None
-    return str(etag).strip('"')
-
-
-def _full_crc32c(response: Mapping[str, Any]) -> dict[str, str]:
-    """`{"crc32c": hex}` when S3 reports a full-object CRC32C, else `{}`.
-
-    A multipart object's CRC32C counts only when S3 says it is `FULL_OBJECT`: a composite
-    one (a CRC of the parts' CRCs) comes as `<crc>-<parts>` from AWS, but bare and
-    untyped from some S3-compatible stores (moto's HeadObject, for one).
-    """
-    value = response.get("ChecksumCRC32C")
-    kind = response.get("ChecksumType")
-    multipart = "-" in str(response.get("ETag", ""))
-    if not value or "-" in value:
-        return {}
-    if kind != "FULL_OBJECT" and (kind is not None or multipart):
-        return {}
-    try:
-        raw = base64.b64decode(value, validate=True)
-    except ValueError:
-        return {}
-    return {"crc32c": raw.hex()} if len(raw) == 4 else {}
 
 
 @final
@@ -168,34 +128,13 @@ class S3Driver:
                     with self._errors():
                         client = await open_client(self.settings, stack)
                         if self.settings.create_bucket:
-                            await self._ensure_bucket(client)
+                            await ensure_bucket(client, self.settings)
                 except BaseException:
                     with anyio.CancelScope(shield=True):
                         await stack.aclose()
                     raise
                 self._stack, self._client = stack, client
             return self._client
-
-    async def _ensure_bucket(self, client: S3Client) -> None:
-        bucket, region = self.settings.bucket, self.settings.region
-        try:
-            await client.head_bucket(Bucket=bucket)
-            return
-        except ClientError as exc:
-            if error_code(exc) not in ("404", "NoSuchBucket", "NotFound"):
-                raise
-        try:
-            if region and region != "us-east-1":
-                await client.create_bucket(
-                    Bucket=bucket,
-                    CreateBucketConfiguration={"LocationConstraint": region},  # type: ignore[typeddict-item]  # any region name
-                )
-            else:
-                await client.create_bucket(Bucket=bucket)
-        except ClientError as exc:
-            # Created meanwhile by another process of ours: fine.
-            if error_code(exc) != "BucketAlreadyOwnedByYou":
-                raise
 
     def _write_options(
         self, params: PutObjectRequestTypeDef | CreateMultipartUploadRequestTypeDef
@@ -214,7 +153,7 @@ class S3Driver:
             return None
         if checksums.crc32c is not None:
             return checksums.crc32c
-        return await anyio.to_thread.run_sync(_crc32c, data)
+        return await anyio.to_thread.run_sync(crc32c_of, data)
 
     async def put(
         self,
@@ -231,17 +170,17 @@ class S3Driver:
         }
         self._write_options(params)
         if checksums.md5 is not None:
-            params["ContentMD5"] = _b64(checksums.md5)
+            params["ContentMD5"] = b64(checksums.md5)
         crc = await self._part_crc(data, checksums)
         if crc is not None:
             params["ChecksumAlgorithm"] = "CRC32C"
-            params["ChecksumCRC32C"] = _b64(crc)
+            params["ChecksumCRC32C"] = b64(crc)
         with self._errors(key):
             client = await self._s3()
             response = await client.put_object(**params)
         return ObjectInfo(
-            key=key, size=len(data), etag=_etag(response),
-            checksums=_full_crc32c(response) if crc is not None else {},
+            key=key, size=len(data), etag=etag_of(response),
+            checksums=full_crc32c(response) if crc is not None else {},
             metadata=dict(metadata),
         )
 
@@ -281,11 +220,11 @@ class S3Driver:
             "PartNumber": number, "Body": body(data),
         }
         if checksums.md5 is not None:
-            params["ContentMD5"] = _b64(checksums.md5)
+            params["ContentMD5"] = b64(checksums.md5)
         crc = await self._part_crc(data, checksums)
         if crc is not None:
             params["ChecksumAlgorithm"] = "CRC32C"
-            params["ChecksumCRC32C"] = _b64(crc)
+            params["ChecksumCRC32C"] = b64(crc)
         with self._errors(key):
             client = await self._s3()
             response = await client.upload_part(**params)
@@ -293,10 +232,10 @@ class S3Driver:
         found: dict[str, str] = {}
         echoed = response.get("ChecksumCRC32C")
         if echoed:
-            found["crc32c"] = base64.b64decode(echoed).hex()
+            found["crc32c"] = hex_of(echoed)
         elif crc is not None:
             found["crc32c"] = crc.hex()
-        if _etag(response) is not None and _MD5_HEX.fullmatch(etag):
+        if etag_of(response) is not None and MD5_HEX.fullmatch(etag):
             found["md5"] = etag
         return UploadedPart(number=number, size=len(data), etag=etag, checksums=found)
 
@@ -315,7 +254,7 @@ class S3Driver:
                     etag = str(part.get("ETag", "")).strip('"')
                     found: dict[str, str] = {}
                     if crc := part.get("ChecksumCRC32C"):
-                        found["crc32c"] = base64.b64decode(crc).hex()
+                        found["crc32c"] = hex_of(crc)
                     parts.append(UploadedPart(
                         number=part["PartNumber"], size=part["Size"], etag=etag or None,
                         checksums=found,
@@ -342,7 +281,7 @@ class S3Driver:
             entry: CompletedPartTypeDef = {"PartNumber": part.number, "ETag": part.etag}
             crc = part.checksums.get("crc32c")
             if crc is not None and self.settings.checksum is not ChecksumMode.MD5:
-                entry["ChecksumCRC32C"] = _b64(bytes.fromhex(crc))
+                entry["ChecksumCRC32C"] = b64(bytes.fromhex(crc))
             completed.append(entry)
         with self._errors(key):
             client = await self._s3()
@@ -351,7 +290,7 @@ class S3Driver:
                 MultipartUpload={"Parts": completed},
             )
         info = await self.stat(key)
-        checksums = dict(info.checksums) or _full_crc32c(response)
+        checksums = dict(info.checksums) or full_crc32c(response)
         return ObjectInfo(
             key=key, size=info.size, etag=info.etag, checksums=checksums,
             modified=info.modified, metadata=info.metadata,
@@ -416,8 +355,8 @@ class S3Driver:
                     Bucket=self.settings.bucket, Key=self._prefix + key, ChecksumMode="ENABLED"
                 )
         return ObjectInfo(
-            key=key, size=response["ContentLength"], etag=_etag(response),
-            checksums=_full_crc32c(response), modified=response.get("LastModified"),
+            key=key, size=response["ContentLength"], etag=etag_of(response),
+            checksums=full_crc32c(response), modified=response.get("LastModified"),
             metadata=response.get("Metadata", {}),
         )
 
