@@ -141,6 +141,7 @@ async def open_client(settings: S3Settings, stack: contextlib.AsyncExitStack) ->
         if found is not None:
             frozen = await found.get_frozen_credentials()
             SecretRedactor.register(frozen.access_key, frozen.secret_key, frozen.token)
+    SecretRedactor.register()  # and on the SDK's loggers created while making the client
     return client
 
 

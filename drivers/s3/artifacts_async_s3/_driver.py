@@ -42,7 +42,16 @@ from artifacts_async.abc import (
 from ._body import body
 from ._client import ensure_bucket, open_client
 from ._errors import error_code, from_code, map_errors
-from ._responses import MD5_HEX, b64, crc32c_of, etag_of, full_crc32c, hex_of
+from ._responses import (
+    MD5_HEX,
+    b64,
+    crc32c_of,
+    etag_of,
+    full_crc32c,
+    hex_of,
+    metadata_from_s3,
+    metadata_to_s3,
+)
 from ._settings import ChecksumMode, S3Settings
 
 if TYPE_CHECKING:
@@ -166,7 +175,7 @@ class S3Driver:
         """Store `data` under `key` in one PutObject, with its Content-MD5 and CRC32C."""
         params: PutObjectRequestTypeDef = {
             "Bucket": self.settings.bucket, "Key": self._prefix + key, "Body": body(data),
-            "Metadata": dict(metadata),
+            "Metadata": metadata_to_s3(metadata),
         }
         self._write_options(params)
         if checksums.md5 is not None:
@@ -192,7 +201,7 @@ class S3Driver:
         """
         params: CreateMultipartUploadRequestTypeDef = {
             "Bucket": self.settings.bucket, "Key": self._prefix + key,
-            "Metadata": dict(metadata),
+            "Metadata": metadata_to_s3(metadata),
         }
         self._write_options(params)
         if self.settings.checksum is not ChecksumMode.MD5:
@@ -357,7 +366,7 @@ class S3Driver:
         return ObjectInfo(
             key=key, size=response["ContentLength"], etag=etag_of(response),
             checksums=full_crc32c(response), modified=response.get("LastModified"),
-            metadata=response.get("Metadata", {}),
+            metadata=metadata_from_s3(response.get("Metadata", {})),
         )
 
     async def _range(self, key: str, offset: int, length: int | None) -> str | None:

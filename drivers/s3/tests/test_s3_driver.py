@@ -323,3 +323,37 @@ async def test_delete_batch_limit(driver: S3Driver) -> None:
     with pytest.raises(aa.ConfigurationError, match="1001 keys"):
         await driver.delete(["keep"] + [f"gone/{n}" for n in range(1000)])
     assert (await driver.stat("keep")).size == 1
+
+
+async def test_keys_with_spaces_unicode_and_url_characters(driver: S3Driver) -> None:
+    """Keys that need URL encoding round-trip through put, stat, read, list and delete."""
+    keys = ["a b/c d.txt", "ünï/cødé ✓.bin", "x+y=z&q?.txt", "percent%20sign", "semi;colon#"]
+    for key in keys:
+        await driver.put(key, key.encode(), checksums=_checks(key.encode()), metadata={})
+        assert (await driver.stat(key)).size == len(key.encode())
+        assert await _read(driver, key) == key.encode()
+    assert [i.key async for i in driver.list("")] == sorted(keys)
+    upload_id = await driver.start_upload("ünï/big ✓", metadata={})
+    assert [(u.key, u.upload_id) for u in await driver.list_uploads("ünï/")] == [
+        ("ünï/big ✓", upload_id)
+    ]
+    await driver.abort_upload("ünï/big ✓", upload_id)
+    outcomes = await driver.delete(keys)
+    assert [(o.key, o.error) for o in outcomes] == [(k, None) for k in keys]
+    assert [i.key async for i in driver.list("")] == []
+
+
+async def test_metadata_beyond_ascii(driver: S3Driver, boto: Any, bucket: str) -> None:
+    """Non-ASCII metadata values (an artifact called 'modèle') are stored encoded, read back."""
+    metadata = {"artifact": "modèle ✓", "archive": "none", "tricky": "=?UTF-8?B?eA==?="}
+    await driver.put("k", b"x", checksums=_checks(b"x"), metadata=metadata)
+    upload_id = await driver.start_upload("m", metadata=metadata)
+    part = await driver.upload_part("m", upload_id, 1, b"y", offset=0, checksums=_checks(b"y"))
+    await driver.complete_upload("m", upload_id, [part])
+    for key in ("k", "m"):
+        assert (await driver.stat(key)).metadata == metadata
+    raw = boto.head_object(Bucket=bucket, Key="k")["Metadata"]
+    assert raw["archive"] == "none"
+    assert raw["artifact"].isascii()
+    with pytest.raises(aa.ConfigurationError, match="metadata name"):
+        await driver.put("k", b"x", checksums=_checks(b"x"), metadata={"n\u00e4me": "v"})
