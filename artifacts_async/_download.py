@@ -258,9 +258,10 @@ async def download(driver: Driver, record: ArtifactRecord, dest: Path, *, mode: 
     if record.archive.kind is ArchiveKind.NONE:
         part_size = min(options.part_size or DEFAULT_PART_SIZE, budget.max_bytes)
         size = record.size
-        if size is None and driver.limits.ranged_reads:
+        if size is None and driver.limits.ranged_reads and options.parallel_downloads:
             size = (await driver.stat(record.location.key)).size
-        if size is not None and size > 2 * part_size and driver.limits.ranged_reads:
+        if options.parallel_downloads and size is not None and size > 2 * part_size and \
+                driver.limits.ranged_reads:
             await _parallel_file(driver, record, dest, size=size, part_size=part_size,
                                  mode=mode, verify=verify, options=options, budget=budget)
             return

@@ -32,6 +32,9 @@ class TransferOptions:
     - `single_put_threshold`: objects up to this size go in one request.
     - `retry_attempts`, `retry_wait_initial`, `retry_wait_max`, `retry_timeout`: per
       request retries of transient failures, exponential backoff with jitter.
+    - `parallel_downloads`: fetch files larger than two parts as concurrent ranged
+      reads (faster on real object stores; servers whose ranged reads cost the whole
+      object's time, like moto, are faster with one streamed read).
     - `resume`: journal multipart uploads in `state_dir` (default
       `~/.local/state/artifacts-async`) so a killed process resumes them.
     """
@@ -45,6 +48,7 @@ class TransferOptions:
     retry_wait_initial: float = 0.1
     retry_wait_max: float = 5.0
     retry_timeout: float | None = 300.0
+    parallel_downloads: bool = True
     resume: bool = True
     state_dir: Path | None = attrs.field(default=None, converter=attrs.converters.optional(Path))
 

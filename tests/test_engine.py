@@ -301,3 +301,18 @@ async def test_large_downloads_fetch_ranges_concurrently(tmp_path: Path,
 
 def names_in(path: Path) -> list[str]:
     return sorted(p.name for p in path.iterdir())
+
+
+async def test_parallel_downloads_can_be_turned_off(tmp_path: Path,
+                                                    memory_store_name: str) -> None:
+    """With parallel_downloads=False a large file is fetched with one streamed read."""
+    config, driver = memory_setup(memory_store_name)
+    data = os.urandom(5 * MiB)
+    (tmp_path / "f").write_bytes(data)
+    async with aa.Artifacts(config, options=options(parallel_downloads=False),
+                            drivers={"m": driver}) as arts:
+        (record,) = (await arts.save_outputs([none("f", tmp_path / "f")], context=CTX)).records
+        await arts.load_inputs([aa.InputArtifact(name="f", path=tmp_path / "g", record=record)],
+                               context=CTX)
+    assert (tmp_path / "g").read_bytes() == data
+    assert [c for c in driver.calls if c[0] == "read"] == [("read", "wf/p/f", None)]
