@@ -114,8 +114,9 @@ class Artifacts:
         with anyio.CancelScope(shield=True):
             for driver in self._owned:
                 await driver.aclose()
-        self._owned.clear()
+        # Closed drivers are forgotten, so a later use creates fresh ones.
         self._drivers = {k: v for k, v in self._drivers.items() if v not in self._owned}
+        self._owned.clear()
         if self._journal is not None:
             self._journal.close()
             self._journal = None

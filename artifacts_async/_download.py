@@ -15,6 +15,7 @@ import aiofiles.os
 import anyio
 import anyio.from_thread
 import anyio.to_thread
+import attrs
 import stamina
 
 from ._archive import extract
@@ -255,6 +256,13 @@ async def download(driver: Driver, record: ArtifactRecord, dest: Path, *, mode: 
     concurrent ranges under `budget`; everything else streams in one read.
     """
     dest = dest.absolute()  # noqa: ASYNC240 - getcwd only, no file I/O
+    if verify and record.checksum is None:
+        # A key-only input has no recorded checksum: use the backend's whole-object
+        # CRC32C when it keeps one.
+        info = await driver.stat(record.location.key)
+        crc = info.checksums.get("crc32c")
+        record = attrs.evolve(record, size=info.size,
+                              checksum=f"crc32c:{crc}" if crc is not None else None)
     if record.archive.kind is ArchiveKind.NONE:
         part_size = min(options.part_size or DEFAULT_PART_SIZE, budget.max_bytes)
         size = record.size

@@ -9,12 +9,14 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import attrs
 import pytest
 from helpers import WrappedDriver
 
 import artifacts_async as aa
 from artifacts_async._drivers._local import LocalDriver
 from artifacts_async._drivers._memory import MemoryDriver
+from artifacts_async.abc import ObjectInfo, PartChecksums
 
 pytestmark = pytest.mark.anyio
 
@@ -364,3 +366,39 @@ async def test_downloads_resume_after_transient_errors(tmp_path: Path, memory_st
         got = files_under(tmp_path / "out")
         assert got["big.bin"] == (source / "big.bin").read_bytes()
         assert got["sub/b.bin"] == (source / "sub" / "b.bin").read_bytes()
+
+
+async def test_artifacts_usable_after_aclose(tmp_path: Path) -> None:
+    """After aclose, the drivers it created are closed and forgotten; new ones are made."""
+    (tmp_path / "f").write_text("x")
+    arts = aa.Artifacts(local_config(tmp_path / "store"))
+    first = await arts.driver("local")
+    await arts.aclose()
+    second = await arts.driver("local")
+    assert second is not first
+    await arts.aclose()
+
+
+async def test_key_only_input_verified_against_backend_checksum(
+        tmp_path: Path, memory_store_name: str) -> None:
+    """A key-only input is checked against the backend's whole-object CRC32C."""
+    config = aa.RepositoryConfig.from_dict(
+        {"repositories": {"m": {"driver": "memory", "name": memory_store_name}}})
+
+    class Lying(WrappedDriver):
+        async def stat(self, key: str) -> ObjectInfo:
+            info = await self.inner.stat(key)
+            return attrs.evolve(info, checksums={"crc32c": "00000000"})
+
+    store_driver = MemoryDriver(name=memory_store_name)
+    data = os.urandom(10_000)
+    await store_driver.put("given/key.bin", data, checksums=PartChecksums(), metadata={})
+    async with aa.Artifacts(config) as arts:
+        await arts.load_inputs([aa.InputArtifact(name="k", path=tmp_path / "ok",
+                                                 key="given/key.bin")], context=CTX)
+    assert (tmp_path / "ok").read_bytes() == data
+    async with aa.Artifacts(config, drivers={"m": Lying(store_driver)}) as arts:
+        with pytest.raises(aa.IntegrityError, match="CRC32C"):
+            await arts.load_inputs([aa.InputArtifact(name="k", path=tmp_path / "bad",
+                                                     key="given/key.bin")], context=CTX)
+    assert not (tmp_path / "bad").exists()
