@@ -16,7 +16,6 @@ import anyio
 import anyio.from_thread
 import anyio.to_thread
 import attrs
-import stamina
 
 from ._archive import extract
 from ._bridge import AsyncIteratorReader
@@ -42,13 +41,7 @@ async def resilient_read(
     Bytes already yielded are never yielded again: a retry continues at the offset reached.
     """
     position = 0
-    async for attempt in stamina.retry_context(
-        on=TransientBackendError,
-        attempts=options.retry_attempts,
-        timeout=options.retry_timeout,
-        wait_initial=options.retry_wait_initial,
-        wait_max=options.retry_wait_max,
-    ):
+    async for attempt in options.retrying(TransientBackendError):
         with attempt:
             start = offset + position
             if offset < 0 and position:

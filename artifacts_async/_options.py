@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterable, Callable
 from pathlib import Path
 from typing import final
 
 import attrs
+import stamina
 
 from ._exceptions import ConfigurationError
 
@@ -51,6 +53,18 @@ class TransferOptions:
     parallel_downloads: bool = True
     resume: bool = True
     state_dir: Path | None = attrs.field(default=None, converter=attrs.converters.optional(Path))
+
+    def retrying(
+        self, on: type[Exception] | Callable[[Exception], bool]
+    ) -> AsyncIterable[stamina.Attempt]:
+        """A stamina retry loop with these options' attempts, backoff and timeout."""
+        return stamina.retry_context(
+            on=on,
+            attempts=self.retry_attempts,
+            timeout=self.retry_timeout,
+            wait_initial=self.retry_wait_initial,
+            wait_max=self.retry_wait_max,
+        )
 
     def __attrs_post_init__(self) -> None:
         if self.part_size is not None:

@@ -15,7 +15,6 @@ from typing import TypeVar
 import anyio
 import anyio.to_thread
 import attrs
-import stamina
 
 from ._budget import TransferBudget
 from ._checksums import crc32c_combine, part_checksums, s3_multipart_etag
@@ -128,14 +127,7 @@ class UploadEngine:
         part: int | None = None,
         on: Callable[[Exception], bool] = _retryable,
     ) -> T:
-        opts = self.options
-        async for attempt in stamina.retry_context(
-            on=on,
-            attempts=opts.retry_attempts,
-            timeout=opts.retry_timeout,
-            wait_initial=opts.retry_wait_initial,
-            wait_max=opts.retry_wait_max,
-        ):
+        async for attempt in self.options.retrying(on):
             with attempt:
                 if attempt.num > 1:
                     self._emit("upload.retry", artifact, key, part=part, attempt=attempt.num)
