@@ -22,6 +22,8 @@ from ._exceptions import (
     TransientBackendError,
     UnsafeArchiveError,
 )
+from ._gc import GCEvent, GCOutcome, GCReport, GCStatus, collect_garbage, sweep_orphans
+from ._ledger import Ledger
 from ._options import TransferOptions
 from ._planning import plan_inputs, plan_outputs
 from ._records import ArtifactRecord, ArtifactStatus, Location
@@ -43,10 +45,15 @@ __all__ = [
     "Context",
     "Credentials",
     "DriverNotInstalledError",
+    "GCEvent",
+    "GCOutcome",
+    "GCReport",
+    "GCStatus",
     "GCStrategy",
     "InputArtifact",
     "IntegrityError",
     "KeyTemplateError",
+    "Ledger",
     "LoadResult",
     "Location",
     "MissingInputError",
@@ -63,9 +70,11 @@ __all__ = [
     "TransientBackendError",
     "UnsafeArchiveError",
     "available_drivers",
+    "collect_garbage",
     "create_driver",
     "load_driver",
     "plan_inputs",
     "plan_outputs",
     "render_key",
+    "sweep_orphans",
 ]

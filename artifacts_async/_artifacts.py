@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping, Sequence
+from datetime import timedelta
 from types import TracebackType
 from typing import final
 
@@ -27,7 +28,9 @@ from ._exceptions import (
     MissingInputError,
     TransferError,
 )
+from ._gc import GCEvent, GCReport, collect_garbage, sweep_orphans
 from ._journal import Journal, default_state_dir
+from ._ledger import Ledger
 from ._options import TransferOptions
 from ._planning import plan_inputs, plan_outputs
 from ._records import ArtifactRecord, ArtifactStatus
@@ -35,7 +38,7 @@ from ._registry import create_driver
 from ._sources import open_source
 from ._specs import Context, InputArtifact, OutputArtifact
 from ._transfer import UploadEngine
-from .abc import Driver
+from .abc import Driver, PendingUpload
 
 __all__ = ["Artifacts", "LoadResult", "SaveResult"]
 
@@ -297,3 +300,37 @@ class Artifacts:
                                            verify=verify, options=self.options):
             yield chunk
 
+    async def collect_garbage(
+        self,
+        records: Sequence[ArtifactRecord],
+        *,
+        event: GCEvent,
+        dry_run: bool = False,
+    ) -> GCReport:
+        """Delete the stored artifacts of `records` that are due on `event`.
+
+        Records never stored (a failed retry attempt, say) are skipped, never errors; one
+        artifact's failure is reported for it alone. See `collect_garbage`.
+        """
+        return await collect_garbage(
+            records, event=event, driver_for=self.driver, dry_run=dry_run,
+            retry_attempts=self.options.retry_attempts,
+        )
+
+    async def collect_workflow(
+        self, ledger: Ledger, *, workflow_uid: str, event: GCEvent, dry_run: bool = False
+    ) -> GCReport:
+        """Collect a workflow's garbage from the records a `Ledger` keeps, by its uid."""
+        records = await ledger.records(workflow_uid=workflow_uid)
+        report = await self.collect_garbage(records, event=event, dry_run=dry_run)
+        if not dry_run:
+            await ledger.mark_collected(report)
+        return report
+
+    async def sweep_orphans(
+        self, repository: str, *, prefix: str = "", older_than: timedelta,
+        dry_run: bool = False,
+    ) -> list[PendingUpload]:
+        """Abort what interrupted uploads left in `repository` longer ago than `older_than`."""
+        return await sweep_orphans(await self.driver(repository), prefix=prefix,
+                                   older_than=older_than, dry_run=dry_run)

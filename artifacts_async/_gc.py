@@ -1,0 +1,238 @@
+"""Artifact garbage collection that never trips over retried steps.
+
+Only records that are `stored` and due are deleted. A record that was never stored — a
+planned output of an attempt that failed before uploading, a failed upload, a skipped
+optional output — is reported as skipped ("never stored"): it causes no driver lookup, no
+delete request and no error. One artifact's failure never stops the others.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import final
+
+import anyio
+import attrs
+import stamina
+
+from ._exceptions import ArtifactError, ConfigurationError, TransientBackendError
+from ._records import ArtifactRecord, ArtifactStatus, Location
+from ._specs import GCStrategy
+from .abc import DeleteOutcome, Driver, PendingUpload
+
+__all__ = ["GCEvent", "GCOutcome", "GCReport", "GCStatus", "collect_garbage", "sweep_orphans"]
+
+DriverFor = Callable[[str], Awaitable[Driver]]
+
+
+class GCEvent(enum.Enum):
+    """What happened to the workflow."""
+
+    WORKFLOW_COMPLETED = "workflow_completed"
+    WORKFLOW_DELETED = "workflow_deleted"
+
+
+class GCStatus(enum.Enum):
+    """What GC did with one artifact."""
+
+    DELETED = "deleted"
+    ALREADY_ABSENT = "already_absent"
+    WOULD_DELETE = "would_delete"
+    SKIPPED = "skipped"
+    FAILED = "failed"
+
+
+@final
+@attrs.frozen(kw_only=True)
+class GCOutcome:
+    """One artifact's GC result.
+
+    `problem` tells a failure's kind: "configuration" (the repository or driver is not
+    usable) or "runtime" (the backend refused or failed).
+    """
+
+    name: str
+    location: Location
+    status: GCStatus
+    reason: str | None = None
+    problem: str | None = None
+    attempt: int = 0
+    node_id: str = ""
+
+
+@final
+@attrs.frozen(kw_only=True)
+class GCReport:
+    """Every artifact's outcome, in the order given, and the delete requests sent."""
+
+    outcomes: Sequence[GCOutcome]
+    requests: int = 0
+
+    def _count(self, status: GCStatus) -> int:
+        return sum(1 for o in self.outcomes if o.status is status)
+
+    @property
+    def deleted(self) -> int:
+        """Artifacts deleted now."""
+        return self._count(GCStatus.DELETED)
+
+    @property
+    def already_absent(self) -> int:
+        """Artifacts whose object was already gone (counts as collected)."""
+        return self._count(GCStatus.ALREADY_ABSENT)
+
+    @property
+    def would_delete(self) -> int:
+        """Artifacts a dry run would delete."""
+        return self._count(GCStatus.WOULD_DELETE)
+
+    @property
+    def skipped(self) -> int:
+        """Artifacts not due, never stored, or marked never."""
+        return self._count(GCStatus.SKIPPED)
+
+    @property
+    def failed(self) -> int:
+        """Artifacts that could not be deleted."""
+        return self._count(GCStatus.FAILED)
+
+    @property
+    def ok(self) -> bool:
+        """True when no artifact failed."""
+        return self.failed == 0
+
+
+def _due(strategy: GCStrategy, event: GCEvent) -> bool:
+    if strategy is GCStrategy.ON_WORKFLOW_COMPLETION:
+        return True  # due on completion; on deletion, collect what is still present
+    if strategy is GCStrategy.ON_WORKFLOW_DELETION:
+        return event is GCEvent.WORKFLOW_DELETED
+    return False
+
+
+def _skip_reason(record: ArtifactRecord, event: GCEvent) -> str | None:
+    """Why `record` is not deleted on `event`, or None when it is due."""
+    if record.gc is GCStrategy.NEVER:
+        return "gc strategy never"
+    # Invariant: only a record whose bytes the backend confirmed is ever deleted.
+    if record.status is not ArtifactStatus.STORED:
+        return "never stored"
+    if not _due(record.gc, event):
+        return f"not due on {event.value}"
+    return None
+
+
+def _outcome(record: ArtifactRecord, status: GCStatus, reason: str | None = None,
+             problem: str | None = None) -> GCOutcome:
+    return GCOutcome(name=record.name, location=record.location, status=status, reason=reason,
+                     problem=problem, attempt=record.attempt, node_id=record.node_id)
+
+
+def _problem(error: BaseException) -> str:
+    return "configuration" if isinstance(error, ConfigurationError) else "runtime"
+
+
+async def collect_garbage(
+    records: Sequence[ArtifactRecord],
+    *,
+    event: GCEvent,
+    driver_for: DriverFor,
+    dry_run: bool = False,
+    max_concurrency: int = 8,
+    retry_attempts: int = 6,
+) -> GCReport:
+    """Delete the stored artifacts of `records` that are due on `event`.
+
+    Deletes are grouped by repository and sent in the driver's batch size, repositories
+    and batches in parallel under `max_concurrency`. Transient failures are retried.
+    Nothing is raised for one artifact's failure: read the report.
+    """
+    results: dict[int, GCOutcome] = {}
+    due: dict[str, dict[str, list[int]]] = {}  # repository -> key -> record indexes
+    for index, record in enumerate(records):
+        reason = _skip_reason(record, event)
+        if reason is not None:
+            results[index] = _outcome(record, GCStatus.SKIPPED, reason)
+        elif dry_run:
+            results[index] = _outcome(record, GCStatus.WOULD_DELETE)
+        else:
+            repo = due.setdefault(record.location.repository, {})
+            repo.setdefault(record.location.key, []).append(index)
+    requests = 0
+    limiter = anyio.CapacityLimiter(max_concurrency)
+
+    def settle(indexes: list[int], status: GCStatus, reason: str | None = None,
+               problem: str | None = None) -> None:
+        for index in indexes:
+            results[index] = _outcome(records[index], status, reason, problem)
+
+    async def delete_batch(driver: Driver, keys: dict[str, list[int]]) -> None:
+        nonlocal requests
+        async with limiter:
+            try:
+                async for attempt in stamina.retry_context(
+                    on=TransientBackendError, attempts=retry_attempts
+                ):
+                    with attempt:
+                        requests += 1
+                        outcomes: Sequence[DeleteOutcome] = await driver.delete(list(keys))
+            except ArtifactError as exc:
+                for indexes in keys.values():
+                    settle(indexes, GCStatus.FAILED, str(exc), _problem(exc))
+                return
+        by_key = {o.key: o for o in outcomes}
+        for key, indexes in keys.items():
+            result = by_key.get(key)
+            if result is None:
+                settle(indexes, GCStatus.FAILED, "the backend did not report this key",
+                       "runtime")
+            elif result.error is not None:
+                settle(indexes, GCStatus.FAILED, str(result.error), _problem(result.error))
+            elif result.existed is False:
+                settle(indexes, GCStatus.ALREADY_ABSENT, "already absent")
+            else:
+                settle(indexes, GCStatus.DELETED)
+
+    async def collect_repository(repository: str, keys: dict[str, list[int]]) -> None:
+        try:
+            driver = await driver_for(repository)
+        except ArtifactError as exc:
+            # Only this repository's artifacts fail; the message says what to configure.
+            for indexes in keys.values():
+                settle(indexes, GCStatus.FAILED, str(exc), "configuration")
+            return
+        batch = max(1, driver.limits.delete_batch_size)
+        items = list(keys.items())
+        async with anyio.create_task_group() as tg:
+            for start in range(0, len(items), batch):
+                tg.start_soon(delete_batch, driver, dict(items[start : start + batch]))
+
+    async with anyio.create_task_group() as tg:
+        for repository, keys in due.items():
+            tg.start_soon(collect_repository, repository, keys)
+    return GCReport(outcomes=[results[i] for i in range(len(records))], requests=requests)
+
+
+async def sweep_orphans(
+    driver: Driver,
+    *,
+    prefix: str = "",
+    older_than: timedelta,
+    now: datetime | None = None,
+    dry_run: bool = False,
+) -> list[PendingUpload]:
+    """Abort uploads under `prefix` started before `now - older_than`; return them.
+
+    This is what S3's `AbortIncompleteMultipartUpload` lifecycle rule does, on demand, for
+    every driver: incomplete multipart uploads, uncommitted blocks, temporary part files.
+    Uploads whose start time is unknown are left alone.
+    """
+    cutoff = (now or datetime.now(UTC)) - older_than
+    stale = [u for u in await driver.list_uploads(prefix)
+             if u.started is not None and u.started < cutoff]
+    if not dry_run:
+        for upload in stale:
+            await driver.abort_upload(upload.key, upload.upload_id)
+    return stale
