@@ -7,6 +7,7 @@ import io
 import os
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,15 @@ from .abc import Driver
 __all__ = ["download", "verified_stream"]
 
 _THREAD_CRC = 256 * 1024
+
+
+def _check_crc(driver: Driver, record: ArtifactRecord, value: int) -> None:
+    algorithm, _, digest = (record.checksum or "").partition(":")
+    if algorithm == "crc32c" and int(digest, 16) != value:
+        raise IntegrityError(
+            f"{driver.describe(record.location.key)}: CRC32C {value:08x} does not match the "
+            f"record's {digest}"
+        )
 
 
 async def resilient_read(
@@ -87,24 +97,21 @@ async def verified_stream(
         size += len(chunk)
         yield chunk
     if expected is not None:
-        algorithm, _, digest = expected.partition(":")
-        if algorithm == "crc32c" and int(digest, 16) != value:
-            raise IntegrityError(
-                f"{driver.describe(key)}: CRC32C {value:08x} does not match the record's {digest}"
-            )
+        _check_crc(driver, record, value)
         if record.size is not None and size != record.size:
             raise IntegrityError(
                 f"{driver.describe(key)}: read {size} bytes, the record says {record.size}"
             )
 
 
-async def _write_file(chunks: AsyncIterator[bytes], dest: Path, mode: int | None) -> None:
+@asynccontextmanager
+async def _staged(dest: Path, mode: int | None) -> AsyncIterator[Path]:
+    """A temporary path beside `dest`, renamed to `dest` (with `mode`) if the block
+    succeeds and removed if it fails: nothing half-written is ever at `dest`."""
     await aiofiles.os.makedirs(dest.parent, exist_ok=True)
     tmp = dest.parent / f".{dest.name}.download-{uuid.uuid4().hex[:12]}"
     try:
-        async with aiofiles.open(tmp, "wb") as f:
-            async for chunk in chunks:
-                await f.write(chunk)
+        yield tmp
         if mode is not None:
             await anyio.to_thread.run_sync(os.chmod, tmp, mode)
         await aiofiles.os.replace(tmp, dest)
@@ -114,13 +121,10 @@ async def _write_file(chunks: AsyncIterator[bytes], dest: Path, mode: int | None
         raise
 
 
-def _check_crc(driver: Driver, record: ArtifactRecord, value: int) -> None:
-    algorithm, _, digest = (record.checksum or "").partition(":")
-    if algorithm == "crc32c" and int(digest, 16) != value:
-        raise IntegrityError(
-            f"{driver.describe(record.location.key)}: CRC32C {value:08x} does not match the "
-            f"record's {digest}"
-        )
+async def _write_file(chunks: AsyncIterator[bytes], dest: Path, mode: int | None) -> None:
+    async with _staged(dest, mode) as tmp, aiofiles.open(tmp, "wb") as f:
+        async for chunk in chunks:
+            await f.write(chunk)
 
 
 async def _parallel_file(
@@ -141,37 +145,37 @@ async def _parallel_file(
     order and checked against the record before the file is renamed into place.
     """
     key = record.location.key
-    await aiofiles.os.makedirs(dest.parent, exist_ok=True)
-    tmp = dest.parent / f".{dest.name}.download-{uuid.uuid4().hex[:12]}"
     crcs: dict[int, tuple[int, int]] = {}
-    fd = await anyio.to_thread.run_sync(lambda: os.open(tmp, os.O_WRONLY | os.O_CREAT, 0o600))
+    async with _staged(dest, mode) as tmp:
+        fd = await anyio.to_thread.run_sync(
+            lambda: os.open(tmp, os.O_WRONLY | os.O_CREAT, 0o600)
+        )
 
-    async def fetch(offset: int, buffer: bytearray) -> None:
-        try:
-            async with budget.part_slot():
-                filled = 0
-                async for chunk in resilient_read(driver, key, offset=offset,
-                                                  length=len(buffer), options=options):
-                    buffer[filled : filled + len(chunk)] = chunk
-                    filled += len(chunk)
-            if filled != len(buffer):
-                raise IntegrityError(
-                    f"{driver.describe(key)}: range at {offset} returned {filled} bytes, "
-                    f"expected {len(buffer)} (the object changed?)"
-                )
+        async def fetch(offset: int, buffer: bytearray) -> None:
+            try:
+                async with budget.part_slot():
+                    filled = 0
+                    async for chunk in resilient_read(driver, key, offset=offset,
+                                                      length=len(buffer), options=options):
+                        buffer[filled : filled + len(chunk)] = chunk
+                        filled += len(chunk)
+                if filled != len(buffer):
+                    raise IntegrityError(
+                        f"{driver.describe(key)}: range at {offset} returned {filled} bytes, "
+                        f"expected {len(buffer)} (the object changed?)"
+                    )
 
-            def write() -> int:
-                view = memoryview(buffer)
-                done = 0
-                while done < len(view):
-                    done += os.pwrite(fd, view[done:], offset + done)
-                return crc32c(buffer)
+                def write() -> int:
+                    view = memoryview(buffer)
+                    done = 0
+                    while done < len(view):
+                        done += os.pwrite(fd, view[done:], offset + done)
+                    return crc32c(buffer)
 
-            crcs[offset] = (await anyio.to_thread.run_sync(write), len(buffer))
-        finally:
-            budget.release_buffer(buffer)
+                crcs[offset] = (await anyio.to_thread.run_sync(write), len(buffer))
+            finally:
+                budget.release_buffer(buffer)
 
-    try:
         try:
             async with anyio.create_task_group() as tg:
                 for offset in range(0, size, part_size):
@@ -181,13 +185,6 @@ async def _parallel_file(
             os.close(fd)
         if verify and record.checksum:
             _check_crc(driver, record, combine_all(crcs[o] for o in sorted(crcs)))
-        if mode is not None:
-            await anyio.to_thread.run_sync(os.chmod, tmp, mode)
-        await aiofiles.os.replace(tmp, dest)
-    except BaseException:
-        with anyio.CancelScope(shield=True), contextlib.suppress(FileNotFoundError):
-            await aiofiles.os.remove(tmp)
-        raise
 
 
 class RangedFile(io.RawIOBase):
