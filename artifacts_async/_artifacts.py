@@ -176,6 +176,12 @@ class Artifacts:
         errors: dict[str, ArtifactError] = {}
         limiter = anyio.CapacityLimiter(self.options.max_artifacts_in_flight)
 
+        def failed(name: str, record: ArtifactRecord, exc: BaseException) -> None:
+            # The one place `upload.failed` is emitted, whatever stage failed.
+            if on_progress is not None:
+                on_progress(ProgressEvent(name="upload.failed", artifact=name,
+                                          key=record.location.key, error=_describe(exc)))
+
         async def save_one(index: int, spec: OutputArtifact) -> None:
             record = planned[index]
             async with limiter:
@@ -189,6 +195,7 @@ class Artifacts:
                     errors[spec.name] = exc
                     final[index] = attrs.evolve(record, status=ArtifactStatus.FAILED,
                                                 error=_describe(exc))
+                    failed(spec.name, record, exc)
                 except (ArtifactError, OSError) as exc:
                     error = exc if isinstance(exc, ArtifactError) else TransferError(
                         f"artifact {spec.name!r}: {exc}"
@@ -198,9 +205,7 @@ class Artifacts:
                     errors[spec.name] = error
                     final[index] = attrs.evolve(record, status=ArtifactStatus.FAILED,
                                                 error=_describe(exc))
-                    if on_progress is not None:
-                        on_progress(ProgressEvent(name="upload.failed", artifact=spec.name,
-                                                  key=record.location.key, error=str(exc)))
+                    failed(spec.name, record, exc)
 
         async with anyio.create_task_group() as tg:
             for index, spec in enumerate(outputs):

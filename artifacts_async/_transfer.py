@@ -420,7 +420,6 @@ class UploadEngine:
 
     async def _abandon(self, up: _Upload, exc: BaseException) -> None:
         """After a failure or cancellation: keep the upload journaled for resume, or abort."""
-        self._emit("upload.failed", up.artifact, up.key, error=str(exc) or type(exc).__name__)
         if not up.upload_id:
             return
         keep = self.journal is not None and not isinstance(exc, IntegrityError)

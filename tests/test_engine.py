@@ -316,3 +316,24 @@ async def test_parallel_downloads_can_be_turned_off(tmp_path: Path,
                                context=CTX)
     assert (tmp_path / "g").read_bytes() == data
     assert [c for c in driver.calls if c[0] == "read"] == [("read", "wf/p/f", None)]
+
+
+async def test_one_failed_event_per_failed_artifact(tmp_path: Path,
+                                                    memory_store_name: str) -> None:
+    """A failed artifact emits exactly one upload.failed event, naming the error."""
+
+    async def hook(method: str, kwargs: dict[str, Any]) -> None:
+        if method == "upload_part" and kwargs["number"] == 2:
+            raise aa.PermissionDeniedError("AccessDenied")
+
+    config, driver = memory_setup(memory_store_name, hook)
+    (tmp_path / "f").write_bytes(os.urandom(3 * MiB))
+    events: list[aa.ProgressEvent] = []
+    async with aa.Artifacts(config, options=options(), drivers={"m": driver}) as arts:
+        await arts.save_outputs([none("f", tmp_path / "f"), none("gone", tmp_path / "nope")],
+                                context=CTX, on_progress=events.append)
+    failures = [(e.artifact, e.error) for e in events if e.name == "upload.failed"]
+    assert sorted(failures) == [
+        ("f", "PermissionDeniedError: AccessDenied"),
+        ("gone", f"MissingInputError: {tmp_path / 'nope'} does not exist"),
+    ]
