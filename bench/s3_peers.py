@@ -37,7 +37,6 @@ import json
 import os
 import platform
 import resource
-import socket
 import statistics
 import subprocess
 import sys
@@ -48,6 +47,8 @@ import urllib.request
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
+
+from artifacts_async.testing import ServerProcess, ServerStartError
 
 MiB = 1024 * 1024
 BUCKET = "bench"
@@ -266,40 +267,19 @@ def child_main(client: str, job_json: str) -> None:
 # --------------------------------------------------------------------------- parent
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=1):
-            return True
-    except urllib.error.HTTPError:
-        return True
-    except OSError:
-        return False
-
-
 class Moto:
     """A moto server on a loopback port, for the length of the benchmark."""
 
     def __init__(self, log: Path) -> None:
-        self.endpoint = f"http://127.0.0.1:{_free_port()}"
-        self._log = log.open("wb")
-        port = self.endpoint.rsplit(":", 1)[1]
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", port],
-            stdout=self._log, stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + 30
-        while not _answers(f"{self.endpoint}/moto-api/"):
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.close()
-                sys.exit(f"moto did not start; see {log}")
-            time.sleep(0.1)
+        try:
+            self.server = ServerProcess(
+                [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", "{port}"],
+                health_url="http://127.0.0.1:{port}/moto-api/", log=log,
+            )
+        except ServerStartError as exc:
+            sys.exit(str(exc))
+        self.endpoint = self.server.endpoint
+        self.proc = self.server.proc
 
     def fresh_bucket(self) -> None:
         """Drop everything (moto keeps objects in memory) and create the bucket again."""
@@ -311,12 +291,7 @@ class Moto:
             pass
 
     def close(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-        self._log.close()
+        self.server.close()
 
 
 def _has_module(python: str, module: str) -> bool:
@@ -324,16 +299,9 @@ def _has_module(python: str, module: str) -> bool:
                           check=False).returncode == 0
 
 
-def _server_cpu(pid: int) -> float:
-    """CPU seconds (user+sys) the moto server has used so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    ticks = os.sysconf("SC_CLK_TCK")
-    return (int(fields[11]) + int(fields[12])) / ticks
-
-
 def _run_child(python: str, client: str, job: dict[str, Any], moto: Moto) -> dict[str, Any]:
     env = {**os.environ, "BENCH_ACCESS_KEY": ACCESS_KEY, "BENCH_SECRET_KEY": SECRET_KEY}
-    server_before = _server_cpu(moto.proc.pid)
+    server_before = moto.server.cpu_seconds()
     proc = subprocess.run(
         [python, str(Path(__file__).resolve()), "--child", client, json.dumps(job)],
         capture_output=True, text=True, env=env, check=False, timeout=3600,
@@ -341,7 +309,7 @@ def _run_child(python: str, client: str, job: dict[str, Any], moto: Moto) -> dic
     if proc.returncode != 0:
         raise RuntimeError(f"{client} {job['op']} failed:\n{proc.stderr[-3000:]}")
     result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
-    result["server_cpu"] = _server_cpu(moto.proc.pid) - server_before
+    result["server_cpu"] = moto.server.cpu_seconds() - server_before
     return result
 
 

@@ -11,5 +11,6 @@ class TestMyDriver(DriverConformance):
 """
 
 from ._conformance import DriverConformance
+from ._servers import ServerProcess, ServerStartError, free_port
 
-__all__ = ["DriverConformance"]
+__all__ = ["DriverConformance", "ServerProcess", "ServerStartError", "free_port"]

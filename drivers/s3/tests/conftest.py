@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 import uuid
@@ -21,56 +18,18 @@ from artifacts_async_s3 import S3Driver
 from s3_support import ACCESS_KEY, SECRET_KEY
 
 from artifacts_async import Credentials, SecretRef
-
-_START_TIMEOUT = 20.0
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=1):
-            return True
-    except urllib.error.HTTPError:
-        return True  # it answered, with an error status: it is up
-    except OSError:
-        return False
+from artifacts_async.testing import ServerProcess
 
 
 @pytest.fixture(scope="session")
 def moto_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Start `moto.server` on a free loopback port for the session; yield its URL."""
-    port = _free_port()
     log = tmp_path_factory.mktemp("moto") / "server.log"
-    endpoint = f"http://127.0.0.1:{port}"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-            stdout=out, stderr=subprocess.STDOUT,
-        )
-    try:
-        # The one bounded wait of the suite: until the server answers, 20 s at most.
-        deadline = time.monotonic() + _START_TIMEOUT
-        while not _answers(f"{endpoint}/moto-api/"):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(
-                    f"moto server did not start on {endpoint}:\n"
-                    f"{log.read_text(errors='replace')[-4000:]}"
-                )
-            time.sleep(0.1)
-        yield endpoint
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    with ServerProcess(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", "{port}"],
+        health_url="http://127.0.0.1:{port}/moto-api/", log=log,
+    ) as server:
+        yield server.endpoint
 
 
 @pytest.fixture(autouse=True)
