@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, Callable
+import contextlib
+from collections.abc import AsyncIterable, Callable, Iterator
 from pathlib import Path
 from typing import final
 
+import anyio
 import attrs
 import stamina
 
-from ._exceptions import ConfigurationError
+from ._exceptions import ConfigurationError, TransientBackendError
 
 __all__ = ["TransferOptions"]
 
@@ -34,6 +36,10 @@ class TransferOptions:
     - `single_put_threshold`: objects up to this size go in one request.
     - `retry_attempts`, `retry_wait_initial`, `retry_wait_max`, `retry_timeout`: per
       request retries of transient failures, exponential backoff with jitter.
+    - `request_timeout`, `min_throughput`: every single request attempt has a deadline
+      of `request_timeout` seconds plus its size divided by `min_throughput` (bytes per
+      second); an attempt that misses it (a stalled connection) is cancelled and retried
+      as a transient failure.
     - `parallel_downloads`: fetch files larger than two parts as concurrent ranged
       reads (faster on real object stores; servers whose ranged reads cost the whole
       object's time, like moto, are faster with one streamed read).
@@ -50,6 +56,8 @@ class TransferOptions:
     retry_wait_initial: float = 0.1
     retry_wait_max: float = 5.0
     retry_timeout: float | None = 300.0
+    request_timeout: float = 60.0
+    min_throughput: int = attrs.field(default=1 * MiB, validator=_positive)
     parallel_downloads: bool = True
     resume: bool = True
     state_dir: Path | None = attrs.field(default=None, converter=attrs.converters.optional(Path))
@@ -66,6 +74,26 @@ class TransferOptions:
             wait_max=self.retry_wait_max,
         )
 
+    def attempt_timeout(self, nbytes: int | None = None) -> float:
+        """The deadline, in seconds, of one request attempt moving `nbytes` bytes."""
+        return self.request_timeout + (nbytes or 0) / self.min_throughput
+
+    @contextlib.contextmanager
+    def deadline(self, nbytes: int | None, what: str) -> Iterator[None]:
+        """Bound one request attempt by `attempt_timeout(nbytes)`.
+
+        A missed deadline cancels the attempt and raises `TransientBackendError` (so the
+        retry loop tries again), naming `what`.
+        """
+        limit = self.attempt_timeout(nbytes)
+        try:
+            with anyio.fail_after(limit):
+                yield
+        except TimeoutError as exc:
+            raise TransientBackendError(
+                f"{what}: no complete answer within {limit:.1f} s (a stalled connection?)"
+            ) from exc
+
     def __attrs_post_init__(self) -> None:
         if self.part_size is not None:
             _positive(self, attrs.fields(TransferOptions).part_size, self.part_size)  # type: ignore[arg-type]
@@ -78,3 +106,7 @@ class TransferOptions:
             raise ConfigurationError("max_buffer_bytes must be at least 1 MiB")
         if self.retry_wait_initial < 0 or self.retry_wait_max < 0:
             raise ConfigurationError("retry waits must not be negative")
+        if not self.request_timeout > 0:
+            raise ConfigurationError(
+                f"request_timeout must be positive seconds, got {self.request_timeout!r}"
+            )
