@@ -31,6 +31,8 @@ from ._registry import available_drivers, create_driver, load_driver
 from ._specs import Archive, ArchiveKind, Context, GCStrategy, InputArtifact, OutputArtifact
 from ._templates import render_key
 
+__version__ = "0.1.0"  # the one source of the version (pyproject reads it)
+
 __all__ = [
     "Archive",
     "ArchiveKind",

@@ -12,6 +12,8 @@ from aiobotocore.session import AioSession
 from botocore.credentials import CredentialProvider
 from botocore.exceptions import ClientError
 
+import artifacts_async
+
 from ._errors import error_code
 from ._redact import SecretRedactor
 from ._settings import S3Settings
@@ -23,7 +25,7 @@ __all__ = ["ensure_bucket", "open_client"]
 
 logger = logging.getLogger("artifacts_async_s3")
 
-_VERSION = "0.1.0"
+_VERSION = artifacts_async.__version__
 
 
 def _config(settings: S3Settings) -> AioConfig:
