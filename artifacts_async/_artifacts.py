@@ -12,7 +12,7 @@ import attrs
 
 from ._budget import TransferBudget
 from ._config import RepositoryConfig
-from ._download import download, verified_stream
+from ._download import download, load_error, verified_stream
 from ._events import (
     CompleteCallback,
     CompleteDetails,
@@ -24,7 +24,6 @@ from ._events import (
 )
 from ._exceptions import (
     ArtifactError,
-    ArtifactNotFoundError,
     MissingInputError,
     TransferError,
 )
@@ -248,17 +247,20 @@ class Artifacts:
 
         Archives are extracted as streams, safely (`UnsafeArchiveError`); files are
         written beside their path and renamed into place. A missing object fails a
-        required input (`MissingInputError`) and skips an optional one. With
-        `raise_on_error`, the first failure is raised once all inputs have ended.
+        required input (`MissingInputError`) and skips an optional one. Every failure of
+        one input is an error of this library on that input alone (the original error
+        as its `__cause__`); the other inputs carry on. With `raise_on_error`, once all
+        inputs have ended, the error of the first failed input in the order of `inputs`
+        is raised; otherwise `LoadResult.errors` holds them in that order.
         """
         records = plan_inputs(inputs, context=context, config=self.config)
         budget = TransferBudget(max_parts=self.options.max_parts_in_flight,
                                 max_bytes=self.options.max_buffer_bytes)
         skipped: list[str] = []
-        errors: dict[str, ArtifactError] = {}
+        failures: dict[int, ArtifactError] = {}
         limiter = anyio.CapacityLimiter(self.options.max_artifacts_in_flight)
 
-        async def load_one(spec: InputArtifact, record: ArtifactRecord) -> None:
+        async def load_one(index: int, spec: InputArtifact, record: ArtifactRecord) -> None:
             async with limiter:
                 try:
                     if record.status is not ArtifactStatus.STORED:
@@ -269,20 +271,18 @@ class Artifacts:
                     driver = await self.driver(record.location.repository)
                     await download(driver, record, spec.path, mode=spec.mode or record.mode,
                                    verify=spec.verify, options=self.options, budget=budget)
-                except (ArtifactNotFoundError, MissingInputError) as exc:
-                    if spec.optional:
+                except Exception as exc:  # every failure is this input's alone
+                    error = load_error(spec.name, exc)
+                    if isinstance(error, MissingInputError) and spec.optional:
                         skipped.append(spec.name)
                         return
-                    errors[spec.name] = MissingInputError(f"input {spec.name!r}: {exc}")
-                except (ArtifactError, OSError) as exc:
-                    error = exc if isinstance(exc, ArtifactError) else TransferError(
-                        f"input {spec.name!r}: {exc}"
-                    )
-                    errors[spec.name] = error
+                    failures[index] = error
 
         async with anyio.create_task_group() as tg:
-            for spec, record in zip(inputs, records, strict=True):
-                tg.start_soon(load_one, spec, record)
+            for index, (spec, record) in enumerate(zip(inputs, records, strict=True)):
+                tg.start_soon(load_one, index, spec, record)
+        # In the order of the specs, not of completion.
+        errors = {inputs[i].name: failures[i] for i in sorted(failures)}
         if raise_on_error:
             for error in errors.values():
                 raise error

@@ -1,70 +1,166 @@
-"""Downloads: verified streams, files written atomically, archives extracted as streams."""
+"""Downloads: verified streams, files written atomically, archives extracted as streams.
+
+What a download guarantees (docs/transfers.md, "Guarantees for downloads"):
+
+- Nothing half-written is ever at the destination: files and extractions are staged
+  beside it and renamed into place only after every check passed; on any failure or
+  cancellation the staging is removed and an older file there is kept.
+- Every kind is checked against the record's CRC32C and size: a stream as it passes, the
+  ranges of a large file combined in order, a zip's windows combined in order.
+- A download whose object changed meanwhile (size, ETag, CRC32C or modification time
+  differ between the first and the last look) fails with `IntegrityError`.
+- Every read attempt has deadlines (see `resilient_read`); a stalled read is cancelled
+  and continued from the byte it reached.
+"""
 
 from __future__ import annotations
 
-import contextlib
 import io
+import math
 import os
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import aclosing, asynccontextmanager
 from pathlib import Path
-from typing import Any
 
 import aiofiles
 import aiofiles.os
 import anyio
-import anyio.from_thread
 import anyio.to_thread
 import attrs
+from anyio.abc import TaskGroup
 
 from ._archive import extract
-from ._bridge import AsyncIteratorReader
+from ._bridge import LoopPort, PortReader, run_in_thread
 from ._budget import TransferBudget
 from ._checksums import combine_all, crc32c
-from ._exceptions import IntegrityError, TransientBackendError
+from ._exceptions import (
+    ArtifactError,
+    ArtifactNotFoundError,
+    ConfigurationError,
+    IntegrityError,
+    MissingInputError,
+    TransferError,
+    TransientBackendError,
+    UnsafeArchiveError,
+)
 from ._options import TransferOptions
 from ._parts import DEFAULT_PART_SIZE
+from ._ranged import WINDOW, RangedFile
 from ._records import ArtifactRecord
 from ._specs import ArchiveKind
-from .abc import Driver
+from .abc import Driver, ObjectInfo
 
-__all__ = ["download", "verified_stream"]
+__all__ = ["download", "load_error", "resilient_read", "verified_stream"]
 
 _THREAD_CRC = 256 * 1024
 
 
-def _check_crc(driver: Driver, record: ArtifactRecord, value: int) -> None:
+def _expected_crc(record: ArtifactRecord) -> int | None:
+    """The record's CRC32C, or None when it names none."""
     algorithm, _, digest = (record.checksum or "").partition(":")
-    if algorithm == "crc32c" and int(digest, 16) != value:
+    if algorithm != "crc32c":
+        return None
+    try:
+        return int(digest, 16)
+    except ValueError:
+        raise ConfigurationError(
+            f"artifact {record.name!r}: checksum {record.checksum!r} is not crc32c:<hex>"
+        ) from None
+
+
+def _check_crc(driver: Driver, record: ArtifactRecord, value: int) -> None:
+    expected = _expected_crc(record)
+    if expected is not None and expected != value:
         raise IntegrityError(
             f"{driver.describe(record.location.key)}: CRC32C {value:08x} does not match the "
-            f"record's {digest}"
+            f"record's {expected:08x}"
         )
 
 
+def _check_size(driver: Driver, record: ArtifactRecord, size: int) -> None:
+    if record.size is not None and size != record.size:
+        raise IntegrityError(
+            f"{driver.describe(record.location.key)} is {size} bytes, the record says "
+            f"{record.size} (the object changed after it was saved)"
+        )
+
+
+async def _stat(driver: Driver, key: str, options: TransferOptions) -> ObjectInfo:
+    """`driver.stat`, retried on transient failures, each attempt under a deadline."""
+    async for attempt in options.retrying(TransientBackendError):
+        with attempt, options.deadline(None, f"stat of {driver.describe(key)}"):
+            return await driver.stat(key)
+    raise AssertionError("unreachable: the retry loop returns or raises")
+
+
+async def _unchanged(driver: Driver, key: str, before: ObjectInfo,
+                     options: TransferOptions) -> None:
+    """Raise `IntegrityError` if `key` is no longer the object `before` described."""
+    after = await _stat(driver, key, options)
+    if (after.size, after.etag, after.checksums.get("crc32c"), after.modified) != \
+            (before.size, before.etag, before.checksums.get("crc32c"), before.modified):
+        raise IntegrityError(
+            f"{driver.describe(key)} changed during the download (it was {before.size} "
+            f"bytes, etag {before.etag}; now {after.size} bytes, etag {after.etag})"
+        )
+
+
+async def _aclose(chunks: AsyncIterator[bytes]) -> None:
+    aclose = getattr(chunks, "aclose", None)
+    if aclose is not None:
+        await aclose()
+
+
 async def resilient_read(
-    driver: Driver, key: str, *, offset: int, length: int | None, options: TransferOptions
-) -> AsyncIterator[bytes]:
-    """`driver.read`, re-opened where it stopped after a transient failure.
+    driver: Driver, key: str, *, offset: int, length: int | None, options: TransferOptions,
+    size: int | None = None,
+) -> AsyncGenerator[bytes, None]:
+    """`driver.read`, re-opened where it stopped after a transient failure or a stall.
 
     Bytes already yielded are never yielded again: a retry continues at the offset reached.
+    Each attempt waits at most `options.request_timeout` for each chunk (an idle
+    deadline: a stalled connection), and at most `options.attempt_timeout(n)` in all for
+    its `n` bytes when `n` is known (`length`, or `size` for a whole object). Only the
+    time spent waiting for the backend counts, not the consumer's. A missed deadline
+    cancels the attempt as a `TransientBackendError`.
     """
     position = 0
+    what = f"read of {driver.describe(key)}"
     async for attempt in options.retrying(TransientBackendError):
         with attempt:
             start = offset + position
             if offset < 0 and position:
                 # A suffix read that broke off: continue from an absolute offset.
-                size = (await driver.stat(key)).size
-                start = max(0, size + offset) + position
+                total = (await _stat(driver, key, options)).size
+                start = max(0, total + offset) + position
             remaining = None if length is None else length - position
             if remaining == 0:
                 return
-            async for chunk in driver.read(key, offset=start, length=remaining):
-                position += len(chunk)
-                yield chunk
-            return
+            expected = remaining if remaining is not None else \
+                None if size is None else max(0, size - position)
+            left = math.inf if expected is None else options.attempt_timeout(expected)
+            chunks = driver.read(key, offset=start, length=remaining)
+            try:
+                while True:
+                    limit = max(0.0, min(options.request_timeout, left))
+                    began = anyio.current_time()
+                    try:
+                        with anyio.fail_after(limit):
+                            chunk = await anext(chunks)
+                    except StopAsyncIteration:
+                        return
+                    except TimeoutError as exc:
+                        raise TransientBackendError(
+                            f"{what}: no data within {limit:.1f} s at byte {start} "
+                            "(a stalled connection?)"
+                        ) from exc
+                    left -= anyio.current_time() - began
+                    position += len(chunk)
+                    start += len(chunk)
+                    yield chunk
+            finally:
+                await _aclose(chunks)
 
 
 async def verified_stream(
@@ -75,33 +171,34 @@ async def verified_stream(
     length: int | None = None,
     verify: bool = True,
     options: TransferOptions | None = None,
-) -> AsyncIterator[bytes]:
-    """Stream the object of `record`; when reading it whole, check its recorded checksum.
+) -> AsyncGenerator[bytes, None]:
+    """Stream the object of `record`; when reading it whole, check its recorded size and
+    checksum.
 
     A mismatch raises `IntegrityError` after the last chunk, so consumers must treat the
     data as unconfirmed until the iterator ends.
     """
     key = record.location.key
     whole = offset == 0 and length is None
-    expected = record.checksum if verify and whole else None
+    check = verify and whole
+    expected = _expected_crc(record) if check else None
     value = 0
     size = 0
     chunks = resilient_read(driver, key, offset=offset, length=length,
-                            options=options or TransferOptions())
-    async for chunk in chunks:
-        if expected is not None:
-            if len(chunk) >= _THREAD_CRC:
-                value = await anyio.to_thread.run_sync(crc32c, chunk, value)
-            else:
-                value = crc32c(chunk, value)
-        size += len(chunk)
-        yield chunk
-    if expected is not None:
+                            options=options or TransferOptions(),
+                            size=record.size if whole else None)
+    async with aclosing(chunks):
+        async for chunk in chunks:
+            if expected is not None:
+                if len(chunk) >= _THREAD_CRC:
+                    value = await anyio.to_thread.run_sync(crc32c, chunk, value)
+                else:
+                    value = crc32c(chunk, value)
+            size += len(chunk)
+            yield chunk
+    if check:
+        _check_size(driver, record, size)
         _check_crc(driver, record, value)
-        if record.size is not None and size != record.size:
-            raise IntegrityError(
-                f"{driver.describe(key)}: read {size} bytes, the record says {record.size}"
-            )
 
 
 @asynccontextmanager
@@ -116,13 +213,67 @@ async def _staged(dest: Path, mode: int | None) -> AsyncIterator[Path]:
             await anyio.to_thread.run_sync(os.chmod, tmp, mode)
         await aiofiles.os.replace(tmp, dest)
     except BaseException:
-        with anyio.CancelScope(shield=True), contextlib.suppress(FileNotFoundError):
-            await aiofiles.os.remove(tmp)
+        with anyio.CancelScope(shield=True):
+            await anyio.to_thread.run_sync(_remove, tmp)
         raise
 
 
-async def _write_file(chunks: AsyncIterator[bytes], dest: Path, mode: int | None) -> None:
-    async with _staged(dest, mode) as tmp, aiofiles.open(tmp, "wb") as f:
+def _remove(path: Path) -> None:
+    path.unlink(missing_ok=True)
+
+
+@asynccontextmanager
+async def _task_group() -> AsyncIterator[TaskGroup]:
+    """A task group that fails with its first error, not an `ExceptionGroup`: one
+    download fails with one error of this library."""
+    try:
+        async with anyio.create_task_group() as tg:
+            yield tg
+    except BaseExceptionGroup as group:
+        first = _first_error(group)
+        if first is None:
+            raise
+    else:
+        return
+    raise first  # outside the handler: its own cause and traceback stay as they were
+
+
+def _first_error(group: BaseExceptionGroup[BaseException]) -> Exception | None:
+    """The first error of this library in `group`, else its first error of any kind."""
+    leaves = [e for e in _leaves(group) if isinstance(e, Exception)]
+    return next((e for e in leaves if isinstance(e, ArtifactError)), None) or \
+        next(iter(leaves), None)
+
+
+def load_error(name: str, exc: Exception) -> ArtifactError:
+    """What the failure `exc` of input `name` is reported as: an error of this library,
+    with `exc` as its `__cause__` when it is not one already.
+
+    A missing object is a `MissingInputError`; an `ExceptionGroup` is reported by its
+    first error; anything else that is not this library's is a `TransferError`.
+    """
+    if isinstance(exc, BaseExceptionGroup):
+        exc = _first_error(exc) or exc
+    error: ArtifactError
+    if isinstance(exc, ArtifactNotFoundError | MissingInputError):
+        error = MissingInputError(f"input {name!r}: {exc}")
+    elif isinstance(exc, ArtifactError):
+        return exc
+    else:
+        error = TransferError(f"input {name!r}: {type(exc).__name__}: {exc}")
+    error.__cause__ = exc
+    return error
+
+
+def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
+    found: list[BaseException] = []
+    for exc in group.exceptions:
+        found.extend(_leaves(exc) if isinstance(exc, BaseExceptionGroup) else [exc])
+    return found
+
+
+async def _write_file(chunks: AsyncGenerator[bytes, None], dest: Path, mode: int | None) -> None:
+    async with _staged(dest, mode) as tmp, aiofiles.open(tmp, "wb") as f, aclosing(chunks):
         async for chunk in chunks:
             await f.write(chunk)
 
@@ -132,7 +283,7 @@ async def _parallel_file(
     record: ArtifactRecord,
     dest: Path,
     *,
-    size: int,
+    before: ObjectInfo,
     part_size: int,
     mode: int | None,
     verify: bool,
@@ -142,9 +293,11 @@ async def _parallel_file(
     """Download a large object as concurrent ranged reads written at their offsets.
 
     Each range's CRC32C is computed as it is written; the ranges' CRCs are combined in
-    order and checked against the record before the file is renamed into place.
+    order and checked against the record, and the object is looked at again (it must be
+    the one `before` described), before the file is renamed into place.
     """
     key = record.location.key
+    size = before.size
     crcs: dict[int, tuple[int, int]] = {}
     async with _staged(dest, mode) as tmp:
         fd = await anyio.to_thread.run_sync(
@@ -162,7 +315,7 @@ async def _parallel_file(
                 if filled != len(buffer):
                     raise IntegrityError(
                         f"{driver.describe(key)}: range at {offset} returned {filled} bytes, "
-                        f"expected {len(buffer)} (the object changed?)"
+                        f"expected {len(buffer)} (the object changed during the download)"
                     )
 
                 def write() -> int:
@@ -177,65 +330,93 @@ async def _parallel_file(
                 budget.release_buffer(buffer)
 
         try:
-            async with anyio.create_task_group() as tg:
+            async with _task_group() as tg:
                 for offset in range(0, size, part_size):
                     buffer = await budget.acquire_buffer(min(part_size, size - offset))
                     tg.start_soon(fetch, offset, buffer)
         finally:
             os.close(fd)
-        if verify and record.checksum:
+        await _unchanged(driver, key, before, options)
+        if verify:
             _check_crc(driver, record, combine_all(crcs[o] for o in sorted(crcs)))
 
 
-class RangedFile(io.RawIOBase):
-    """A seekable, read-only file over a driver's ranged reads, for a worker thread.
+async def _load_file(driver: Driver, record: ArtifactRecord, dest: Path, *, mode: int | None,
+                     verify: bool, options: TransferOptions, budget: TransferBudget) -> None:
+    part_size = min(options.part_size or DEFAULT_PART_SIZE, budget.max_bytes)
+    ranged = options.parallel_downloads and driver.limits.ranged_reads
+    if ranged and (record.size is None or record.size > 2 * part_size):
+        before = await _stat(driver, record.location.key, options)
+        if verify:
+            _check_size(driver, record, before.size)
+        if before.size > 2 * part_size:
+            await _parallel_file(driver, record, dest, before=before, part_size=part_size,
+                                 mode=mode, verify=verify, options=options, budget=budget)
+            return
+    await _write_file(verified_stream(driver, record, verify=verify, options=options), dest,
+                      mode)
 
-    Zip needs random access (its directory is at the end); this reads ranges on demand
-    with a read-ahead window instead of staging the whole object locally.
-    """
 
-    def __init__(self, driver: Driver, key: str, size: int, *, options: TransferOptions,
-                 window: int = 4 * 1024 * 1024) -> None:
-        self._driver, self._key, self._size, self._window = driver, key, size, window
-        self._options = options
-        self._pos = 0
-        self._cache_start = 0
-        self._cache = b""
+async def _load_tar(driver: Driver, record: ArtifactRecord, dest: Path, *, mode: int | None,
+                    verify: bool, options: TransferOptions) -> None:
+    stream = verified_stream(driver, record, verify=verify, options=options)
+    checked = verify and _expected_crc(record) is not None
 
-    def readable(self) -> bool:
-        return True
+    def work(port: LoopPort) -> None:
+        reader = PortReader(port, stream)
+        try:
+            # Drained before the extraction is committed, so the checks at the end of the
+            # stream decide whether the result replaces `dest`.
+            extract(io.BufferedReader(reader, 1024 * 1024), record.archive, dest, mode=mode,
+                    before_commit=reader.drain)
+        except (IntegrityError, UnsafeArchiveError):
+            if checked:
+                # A damaged object is an IntegrityError, whatever its bytes made the
+                # extraction do: the rest of the stream decides (it raises on a mismatch).
+                reader.drain()
+            raise
 
-    def seekable(self) -> bool:
-        return True
+    async with aclosing(stream):
+        await run_in_thread(work)
 
-    def tell(self) -> int:
-        return self._pos
 
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}[whence]
-        self._pos = max(0, base + offset)
-        return self._pos
+async def _load_zip(driver: Driver, record: ArtifactRecord, dest: Path, *, mode: int | None,
+                    verify: bool, options: TransferOptions) -> None:
+    key = record.location.key
+    before = await _stat(driver, key, options)
+    if verify:
+        _check_size(driver, record, before.size)
+    expected = _expected_crc(record) if verify else None
 
-    def readinto(self, b: Any) -> int:
-        view = memoryview(b).cast("B")
-        n = min(len(view), self._size - self._pos)
-        if n <= 0:
-            return 0
-        cache_end = self._cache_start + len(self._cache)
-        if not (self._cache_start <= self._pos and self._pos + n <= cache_end):
-            want = max(n, self._window)
-            self._cache = anyio.from_thread.run(self._fetch, self._pos, want)
-            self._cache_start = self._pos
-        start = self._pos - self._cache_start
-        got = self._cache[start : start + n]
-        view[: len(got)] = got
-        self._pos += len(got)
-        return len(got)
+    async def read_range(offset: int, length: int) -> bytes:
+        data = bytearray()
+        async for chunk in resilient_read(driver, key, offset=offset, length=length,
+                                          options=options):
+            data += chunk
+        if len(data) != length:
+            raise IntegrityError(
+                f"{driver.describe(key)}: range at {offset} returned {len(data)} bytes, "
+                f"expected {length} (the object changed during the download)"
+            )
+        return bytes(data)
 
-    async def _fetch(self, offset: int, length: int) -> bytes:
-        chunks = resilient_read(self._driver, self._key, offset=offset, length=length,
-                                options=self._options)
-        return b"".join([c async for c in chunks])
+    def work(port: LoopPort) -> None:
+        ranged = RangedFile(lambda offset, length: port.call(read_range, offset, length),
+                            before.size, name=driver.describe(key), window=WINDOW)
+
+        def before_commit() -> None:
+            if expected is not None:
+                ranged.check_crc(expected)
+            port.call(_unchanged, driver, key, before, options)
+
+        try:
+            extract(ranged, record.archive, dest, mode=mode, before_commit=before_commit)
+        except (IntegrityError, UnsafeArchiveError):
+            if expected is not None:
+                ranged.check_crc(expected)  # damage wins over what it made extraction do
+            raise
+
+    await run_in_thread(work)
 
 
 async def download(driver: Driver, record: ArtifactRecord, dest: Path, *, mode: int | None,
@@ -243,39 +424,21 @@ async def download(driver: Driver, record: ArtifactRecord, dest: Path, *, mode: 
     """Write `record`'s object to `dest`: a file, or an extracted archive.
 
     A file larger than two parts, on a backend with ranged reads, is fetched as
-    concurrent ranges under `budget`; everything else streams in one read.
+    concurrent ranges under `budget`; everything else streams in one read, but a zip,
+    which is read in ranges.
     """
     dest = dest.absolute()  # noqa: ASYNC240 - getcwd only, no file I/O
     if verify and record.checksum is None:
         # A key-only input has no recorded checksum: use the backend's whole-object
         # CRC32C when it keeps one.
-        info = await driver.stat(record.location.key)
+        info = await _stat(driver, record.location.key, options)
         crc = info.checksums.get("crc32c")
         record = attrs.evolve(record, size=info.size,
                               checksum=f"crc32c:{crc}" if crc is not None else None)
     if record.archive.kind is ArchiveKind.NONE:
-        part_size = min(options.part_size or DEFAULT_PART_SIZE, budget.max_bytes)
-        size = record.size
-        if size is None and driver.limits.ranged_reads and options.parallel_downloads:
-            size = (await driver.stat(record.location.key)).size
-        if options.parallel_downloads and size is not None and size > 2 * part_size and \
-                driver.limits.ranged_reads:
-            await _parallel_file(driver, record, dest, size=size, part_size=part_size,
-                                 mode=mode, verify=verify, options=options, budget=budget)
-            return
-        await _write_file(verified_stream(driver, record, verify=verify, options=options), dest,
-                          mode)
-        return
-    if record.archive.kind is ArchiveKind.ZIP:
-        info = await driver.stat(record.location.key)
-        ranged = RangedFile(driver, record.location.key, info.size, options=options)
-        await anyio.to_thread.run_sync(lambda: extract(ranged, record.archive, dest, mode=mode))
-        return
-    stream = verified_stream(driver, record, verify=verify, options=options)
-    reader = AsyncIteratorReader(stream)
-    # Drain before the extraction is committed, so the checksum check at the end of the
-    # stream decides whether the result replaces `dest`.
-    await anyio.to_thread.run_sync(
-        lambda: extract(io.BufferedReader(reader, 1024 * 1024), record.archive, dest,
-                        mode=mode, before_commit=reader.drain)
-    )
+        await _load_file(driver, record, dest, mode=mode, verify=verify, options=options,
+                         budget=budget)
+    elif record.archive.kind is ArchiveKind.ZIP:
+        await _load_zip(driver, record, dest, mode=mode, verify=verify, options=options)
+    else:
+        await _load_tar(driver, record, dest, mode=mode, verify=verify, options=options)
