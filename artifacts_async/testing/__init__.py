@@ -1,4 +1,5 @@
-"""Testing aids for driver authors: the driver conformance kit, test servers, faults.
+"""Testing aids for driver authors: the driver conformance kit, test servers, faults,
+and the load suites (damaged objects, cancellation at random points).
 
 ```python
 from artifacts_async.testing import DriverConformance
@@ -13,6 +14,7 @@ class TestMyDriver(DriverConformance):
 from ._conformance import DriverConformance
 from ._faults import FaultProxy, Faults
 from ._faulty import FaultyDriver
+from ._loads import check_cancelled_loads, check_damaged_loads
 from ._servers import ServerProcess, ServerStartError, free_port
 
 __all__ = [
@@ -22,5 +24,7 @@ __all__ = [
     "FaultyDriver",
     "ServerProcess",
     "ServerStartError",
+    "check_cancelled_loads",
+    "check_damaged_loads",
     "free_port",
 ]
