@@ -255,7 +255,7 @@ def load_error(name: str, exc: Exception) -> ArtifactError:
     if isinstance(exc, BaseExceptionGroup):
         exc = _first_error(exc) or exc
     error: ArtifactError
-    if isinstance(exc, ArtifactNotFoundError | MissingInputError):
+    if isinstance(exc, ArtifactNotFoundError):
         error = MissingInputError(f"input {name!r}: {exc}")
     elif isinstance(exc, ArtifactError):
         return exc

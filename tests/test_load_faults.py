@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import io
 import os
-import tarfile
 import random
 import struct
+import tarfile
 import threading
 import zipfile
 import zlib
@@ -302,6 +302,9 @@ async def test_damage_wins_over_unsafe_member(tmp_path: Path, memory_store_name:
     source = tmp_path / "tree"
     source.mkdir()
     (source / "evil.txt").write_text("x")
+    # More than the extractor's read-ahead after it: the stream's end is not reached
+    # when the unsafe member is refused.
+    (source / "zz.bin").write_bytes(os.urandom(3_000_000))
     async with aa.Artifacts(memory_config(memory_store_name),
                             options=aa.TransferOptions(resume=False)) as arts:
         record = await save(arts, source, archive)

@@ -25,6 +25,7 @@ import sys
 import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from types import FrameType
 
 import anyio
 import anyio.lowlevel
@@ -175,10 +176,10 @@ def _our_threads() -> list[str]:
     """Threads other than this one that are running this library's code."""
     package = str(Path(__file__).resolve().parent.parent)
     busy = []
-    for ident, frame in sys._current_frames().items():  # noqa: SLF001 - diagnostics
+    for ident, frame in sys._current_frames().items():
         if ident == threading.get_ident():
             continue
-        f = frame
+        f: FrameType | None = frame
         while f is not None:
             if f.f_code.co_filename.startswith(package):
                 busy.append(f"{ident}: {f.f_code.co_filename}:{f.f_lineno}")
