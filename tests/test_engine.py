@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import os
-from itertools import accumulate
 from collections.abc import AsyncIterator, Sequence
+from itertools import accumulate
 from pathlib import Path
 from typing import Any
 

@@ -4,7 +4,6 @@ exceptions, and cancellation between starting an upload and journaling it."""
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -185,9 +184,9 @@ async def test_a_changed_directory_fails(tmp_path: Path, memory_store_name: str)
     driver = WrappedDriver(MemoryDriver(name=memory_store_name), hook)
     async with aa.Artifacts(memory_config(memory_store_name), options=options(),
                             drivers={"m": driver}) as arts:
+        tar = aa.Archive.tar(compression_level=0)
         result = await arts.save_outputs(
-            [aa.OutputArtifact(name="d", path=tmp_path / "d", archive=aa.Archive.tar(compression_level=0))],
-            context=CTX)
+            [aa.OutputArtifact(name="d", path=tmp_path / "d", archive=tar)], context=CTX)
     assert isinstance(result.errors["d"], aa.SourceChangedError)
     store = MemoryDriver.get_store(memory_store_name)
     assert store.objects == {}
@@ -318,6 +317,3 @@ async def test_no_orphan_after_a_cancel_right_after_start(tmp_path: Path, resume
     assert list(uploads.iterdir()) == []
     assert (root / "wf/p/f").read_bytes() == path.read_bytes()
 
-
-def _names(records: Sequence[aa.ArtifactRecord]) -> list[str]:
-    return [r.name for r in records]
