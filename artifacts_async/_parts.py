@@ -75,7 +75,3 @@ class PartSizer:
         if not self.growing:
             return self.base
         return min(self.base << ((number - 1) // self._step), self.cap)
-
-    def capacity(self) -> int:
-        """The largest object this plan can carry."""
-        return sum(self.part_size(n) for n in range(1, self.limits.max_parts + 1))
