@@ -12,7 +12,7 @@ import attrs
 
 from ._budget import TransferBudget
 from ._config import RepositoryConfig
-from ._download import download, load_error, verified_stream
+from ._download import download, verified_stream
 from ._events import (
     CompleteCallback,
     CompleteDetails,
@@ -24,8 +24,8 @@ from ._events import (
 )
 from ._exceptions import (
     ArtifactError,
+    ArtifactNotFoundError,
     MissingInputError,
-    TransferError,
 )
 from ._gc import GCEvent, GCReport, collect_garbage, sweep_orphans
 from ._journal import Journal, default_state_dir
@@ -282,10 +282,10 @@ class Artifacts:
         budget = TransferBudget(max_parts=self.options.max_parts_in_flight,
                                 max_bytes=self.options.max_buffer_bytes)
         skipped: list[str] = []
-        failures: dict[int, ArtifactError] = {}
+        errors: dict[str, ArtifactError] = {}
         limiter = anyio.CapacityLimiter(self.options.max_artifacts_in_flight)
 
-        async def load_one(index: int, spec: InputArtifact, record: ArtifactRecord) -> None:
+        async def load_one(spec: InputArtifact, record: ArtifactRecord) -> None:
             async with limiter:
                 try:
                     if record.status is not ArtifactStatus.STORED:
@@ -296,18 +296,21 @@ class Artifacts:
                     driver = await self.driver(record.location.repository)
                     await download(driver, record, spec.path, mode=spec.mode or record.mode,
                                    verify=spec.verify, options=self.options, budget=budget)
-                except Exception as exc:  # every failure is this input's alone
-                    error = load_error(spec.name, exc)
+                except Exception as exc:  # one input's failure, whatever its kind
+                    error = as_artifact_error(exc, f"input {spec.name!r}")
+                    if isinstance(error, ArtifactNotFoundError):
+                        missing = MissingInputError(f"input {spec.name!r}: {error}")
+                        missing.__cause__ = error
+                        error = missing
                     if isinstance(error, MissingInputError) and spec.optional:
                         skipped.append(spec.name)
                         return
-                    failures[index] = error
+                    errors[spec.name] = error
 
         async with anyio.create_task_group() as tg:
-            for index, (spec, record) in enumerate(zip(inputs, records, strict=True)):
-                tg.start_soon(load_one, index, spec, record)
-        # In the order of the specs, not of completion.
-        errors = {inputs[i].name: failures[i] for i in sorted(failures)}
+            for spec, record in zip(inputs, records, strict=True):
+                tg.start_soon(load_one, spec, record)
+        errors = in_spec_order(errors, [spec.name for spec in inputs])
         if raise_on_error:
             for error in errors.values():
                 raise error

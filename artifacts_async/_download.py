@@ -36,11 +36,8 @@ from ._budget import TransferBudget
 from ._checksums import combine_all, crc32c
 from ._exceptions import (
     ArtifactError,
-    ArtifactNotFoundError,
     ConfigurationError,
     IntegrityError,
-    MissingInputError,
-    TransferError,
     TransientBackendError,
     UnsafeArchiveError,
 )
@@ -51,7 +48,7 @@ from ._records import ArtifactRecord
 from ._specs import ArchiveKind
 from .abc import Driver, ObjectInfo
 
-__all__ = ["download", "load_error", "resilient_read", "verified_stream"]
+__all__ = ["download", "resilient_read", "verified_stream"]
 
 _THREAD_CRC = 256 * 1024
 
@@ -243,26 +240,6 @@ def _first_error(group: BaseExceptionGroup[BaseException]) -> Exception | None:
     leaves = [e for e in _leaves(group) if isinstance(e, Exception)]
     return next((e for e in leaves if isinstance(e, ArtifactError)), None) or \
         next(iter(leaves), None)
-
-
-def load_error(name: str, exc: Exception) -> ArtifactError:
-    """What the failure `exc` of input `name` is reported as: an error of this library,
-    with `exc` as its `__cause__` when it is not one already.
-
-    A missing object is a `MissingInputError`; an `ExceptionGroup` is reported by its
-    first error; anything else that is not this library's is a `TransferError`.
-    """
-    if isinstance(exc, BaseExceptionGroup):
-        exc = _first_error(exc) or exc
-    error: ArtifactError
-    if isinstance(exc, ArtifactNotFoundError):
-        error = MissingInputError(f"input {name!r}: {exc}")
-    elif isinstance(exc, ArtifactError):
-        return exc
-    else:
-        error = TransferError(f"input {name!r}: {type(exc).__name__}: {exc}")
-    error.__cause__ = exc
-    return error
 
 
 def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
