@@ -12,7 +12,7 @@ import attrs
 
 from ._budget import TransferBudget
 from ._config import RepositoryConfig
-from ._download import download, verified_stream
+from ._download import download
 from ._events import (
     CompleteCallback,
     CompleteDetails,
@@ -33,6 +33,7 @@ from ._ledger import Ledger
 from ._options import TransferOptions
 from ._outcomes import as_artifact_error, in_spec_order
 from ._planning import plan_inputs, plan_outputs
+from ._reads import verified_stream
 from ._records import ArtifactRecord, ArtifactStatus
 from ._registry import create_driver
 from ._sources import open_source

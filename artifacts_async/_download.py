@@ -1,4 +1,4 @@
-"""Downloads: verified streams, files written atomically, archives extracted as streams.
+"""Downloads: files written atomically (large ones as parallel ranges), archives extracted.
 
 What a download guarantees (docs/transfers.md, "Guarantees for downloads"):
 
@@ -9,14 +9,13 @@ What a download guarantees (docs/transfers.md, "Guarantees for downloads"):
   ranges of a large file combined in order, a zip's windows combined in order.
 - A download whose object changed meanwhile (size, ETag, CRC32C or modification time
   differ between the first and the last look) fails with `IntegrityError`.
-- Every read attempt has deadlines (see `resilient_read`); a stalled read is cancelled
-  and continued from the byte it reached.
+- Every read attempt has deadlines (`_reads.resilient_read`); a stalled read is
+  cancelled and continued from the byte it reached.
 """
 
 from __future__ import annotations
 
 import io
-import math
 import os
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator
@@ -34,170 +33,24 @@ from ._archive import extract
 from ._bridge import LoopPort, PortReader, run_in_thread
 from ._budget import TransferBudget
 from ._checksums import combine_all, crc32c
-from ._exceptions import (
-    ArtifactError,
-    ConfigurationError,
-    IntegrityError,
-    TransientBackendError,
-    UnsafeArchiveError,
-)
+from ._exceptions import ArtifactError, IntegrityError, UnsafeArchiveError
 from ._options import TransferOptions
 from ._parts import DEFAULT_PART_SIZE
 from ._ranged import WINDOW, RangedFile
+from ._reads import (
+    check_crc,
+    check_size,
+    expected_crc,
+    resilient_read,
+    stat,
+    unchanged,
+    verified_stream,
+)
 from ._records import ArtifactRecord
 from ._specs import ArchiveKind
 from .abc import Driver, ObjectInfo
 
-__all__ = ["download", "resilient_read", "verified_stream"]
-
-_THREAD_CRC = 256 * 1024
-
-
-def _expected_crc(record: ArtifactRecord) -> int | None:
-    """The record's CRC32C, or None when it names none."""
-    algorithm, _, digest = (record.checksum or "").partition(":")
-    if algorithm != "crc32c":
-        return None
-    try:
-        return int(digest, 16)
-    except ValueError:
-        raise ConfigurationError(
-            f"artifact {record.name!r}: checksum {record.checksum!r} is not crc32c:<hex>"
-        ) from None
-
-
-def _check_crc(driver: Driver, record: ArtifactRecord, value: int) -> None:
-    expected = _expected_crc(record)
-    if expected is not None and expected != value:
-        raise IntegrityError(
-            f"{driver.describe(record.location.key)}: CRC32C {value:08x} does not match the "
-            f"record's {expected:08x}"
-        )
-
-
-def _check_size(driver: Driver, record: ArtifactRecord, size: int) -> None:
-    if record.size is not None and size != record.size:
-        raise IntegrityError(
-            f"{driver.describe(record.location.key)} is {size} bytes, the record says "
-            f"{record.size} (the object changed after it was saved)"
-        )
-
-
-async def _stat(driver: Driver, key: str, options: TransferOptions) -> ObjectInfo:
-    """`driver.stat`, retried on transient failures, each attempt under a deadline."""
-    async for attempt in options.retrying(TransientBackendError):
-        with attempt, options.deadline(None, f"stat of {driver.describe(key)}"):
-            return await driver.stat(key)
-    raise AssertionError("unreachable: the retry loop returns or raises")
-
-
-async def _unchanged(driver: Driver, key: str, before: ObjectInfo,
-                     options: TransferOptions) -> None:
-    """Raise `IntegrityError` if `key` is no longer the object `before` described."""
-    after = await _stat(driver, key, options)
-    if (after.size, after.etag, after.checksums.get("crc32c"), after.modified) != \
-            (before.size, before.etag, before.checksums.get("crc32c"), before.modified):
-        raise IntegrityError(
-            f"{driver.describe(key)} changed during the download (it was {before.size} "
-            f"bytes, etag {before.etag}; now {after.size} bytes, etag {after.etag})"
-        )
-
-
-async def _aclose(chunks: AsyncIterator[bytes]) -> None:
-    aclose = getattr(chunks, "aclose", None)
-    if aclose is not None:
-        await aclose()
-
-
-async def resilient_read(
-    driver: Driver, key: str, *, offset: int, length: int | None, options: TransferOptions,
-    size: int | None = None,
-) -> AsyncGenerator[bytes, None]:
-    """`driver.read`, re-opened where it stopped after a transient failure or a stall.
-
-    Bytes already yielded are never yielded again: a retry continues at the offset reached.
-    Each attempt waits at most `options.request_timeout` for each chunk (an idle
-    deadline: a stalled connection), and at most `options.attempt_timeout(n)` in all for
-    its `n` bytes when `n` is known (`length`, or `size` for a whole object). Only the
-    time spent waiting for the backend counts, not the consumer's. A missed deadline
-    cancels the attempt as a `TransientBackendError`.
-    """
-    position = 0
-    what = f"read of {driver.describe(key)}"
-    async for attempt in options.retrying(TransientBackendError):
-        with attempt:
-            start = offset + position
-            if offset < 0 and position:
-                # A suffix read that broke off: continue from an absolute offset.
-                total = (await _stat(driver, key, options)).size
-                start = max(0, total + offset) + position
-            remaining = None if length is None else length - position
-            if remaining == 0:
-                return
-            expected = remaining if remaining is not None else \
-                None if size is None else max(0, size - position)
-            left = math.inf if expected is None else options.attempt_timeout(expected)
-            chunks = driver.read(key, offset=start, length=remaining)
-            try:
-                while True:
-                    limit = max(0.0, min(options.request_timeout, left))
-                    began = anyio.current_time()
-                    try:
-                        with anyio.fail_after(limit):
-                            chunk = await anext(chunks)
-                    except StopAsyncIteration:
-                        return
-                    except TimeoutError as exc:
-                        raise TransientBackendError(
-                            f"{what}: no data within {limit:.1f} s at byte {start} "
-                            "(a stalled connection?)"
-                        ) from exc
-                    left -= anyio.current_time() - began
-                    position += len(chunk)
-                    start += len(chunk)
-                    yield chunk
-            finally:
-                await _aclose(chunks)
-
-
-async def verified_stream(
-    driver: Driver,
-    record: ArtifactRecord,
-    *,
-    offset: int = 0,
-    length: int | None = None,
-    verify: bool = True,
-    options: TransferOptions | None = None,
-) -> AsyncGenerator[bytes, None]:
-    """Stream the object of `record`; when reading it whole, check its recorded size and
-    checksum.
-
-    A mismatch raises `IntegrityError` after the last chunk, so consumers must treat the
-    data as unconfirmed until the iterator ends.
-    """
-    key = record.location.key
-    whole = offset == 0 and length is None
-    check = verify and whole
-    expected = _expected_crc(record) if check else None
-    value = 0
-    size = 0
-    chunks = resilient_read(driver, key, offset=offset, length=length,
-                            options=options or TransferOptions(),
-                            size=record.size if whole else None)
-    async with aclosing(chunks):
-        async for chunk in chunks:
-            if expected is not None:
-                if len(chunk) >= _THREAD_CRC:
-                    value = await anyio.to_thread.run_sync(crc32c, chunk, value)
-                else:
-                    value = crc32c(chunk, value)
-            size += len(chunk)
-            yield chunk
-    if check:
-        _check_size(driver, record, size)
-        _check_crc(driver, record, value)
-
-
+__all__ = ["download"]
 @asynccontextmanager
 async def _staged(dest: Path, mode: int | None) -> AsyncIterator[Path]:
     """A temporary path beside `dest`, renamed to `dest` (with `mode`) if the block
@@ -313,9 +166,9 @@ async def _parallel_file(
                     tg.start_soon(fetch, offset, buffer)
         finally:
             os.close(fd)
-        await _unchanged(driver, key, before, options)
+        await unchanged(driver, key, before, options)
         if verify:
-            _check_crc(driver, record, combine_all(crcs[o] for o in sorted(crcs)))
+            check_crc(driver, record, combine_all(crcs[o] for o in sorted(crcs)))
 
 
 async def _load_file(driver: Driver, record: ArtifactRecord, dest: Path, *, mode: int | None,
@@ -323,9 +176,9 @@ async def _load_file(driver: Driver, record: ArtifactRecord, dest: Path, *, mode
     part_size = min(options.part_size or DEFAULT_PART_SIZE, budget.max_bytes)
     ranged = options.parallel_downloads and driver.limits.ranged_reads
     if ranged and (record.size is None or record.size > 2 * part_size):
-        before = await _stat(driver, record.location.key, options)
+        before = await stat(driver, record.location.key, options)
         if verify:
-            _check_size(driver, record, before.size)
+            check_size(driver, record, before.size)
         if before.size > 2 * part_size:
             await _parallel_file(driver, record, dest, before=before, part_size=part_size,
                                  mode=mode, verify=verify, options=options, budget=budget)
@@ -337,7 +190,7 @@ async def _load_file(driver: Driver, record: ArtifactRecord, dest: Path, *, mode
 async def _load_tar(driver: Driver, record: ArtifactRecord, dest: Path, *, mode: int | None,
                     verify: bool, options: TransferOptions) -> None:
     stream = verified_stream(driver, record, verify=verify, options=options)
-    checked = verify and _expected_crc(record) is not None
+    checked = verify and expected_crc(record) is not None
 
     def work(port: LoopPort) -> None:
         reader = PortReader(port, stream)
@@ -360,10 +213,10 @@ async def _load_tar(driver: Driver, record: ArtifactRecord, dest: Path, *, mode:
 async def _load_zip(driver: Driver, record: ArtifactRecord, dest: Path, *, mode: int | None,
                     verify: bool, options: TransferOptions) -> None:
     key = record.location.key
-    before = await _stat(driver, key, options)
+    before = await stat(driver, key, options)
     if verify:
-        _check_size(driver, record, before.size)
-    expected = _expected_crc(record) if verify else None
+        check_size(driver, record, before.size)
+    expected = expected_crc(record) if verify else None
 
     async def read_range(offset: int, length: int) -> bytes:
         data = bytearray()
@@ -384,7 +237,7 @@ async def _load_zip(driver: Driver, record: ArtifactRecord, dest: Path, *, mode:
         def before_commit() -> None:
             if expected is not None:
                 ranged.check_crc(expected)
-            port.call(_unchanged, driver, key, before, options)
+            port.call(unchanged, driver, key, before, options)
 
         try:
             extract(ranged, record.archive, dest, mode=mode, before_commit=before_commit)
@@ -408,7 +261,7 @@ async def download(driver: Driver, record: ArtifactRecord, dest: Path, *, mode: 
     if verify and record.checksum is None:
         # A key-only input has no recorded checksum: use the backend's whole-object
         # CRC32C when it keeps one.
-        info = await _stat(driver, record.location.key, options)
+        info = await stat(driver, record.location.key, options)
         crc = info.checksums.get("crc32c")
         record = attrs.evolve(record, size=info.size,
                               checksum=f"crc32c:{crc}" if crc is not None else None)

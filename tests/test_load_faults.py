@@ -21,7 +21,7 @@ import pytest
 from helpers import WrappedDriver
 
 import artifacts_async as aa
-from artifacts_async import _download
+from artifacts_async import _download, _reads
 from artifacts_async._bridge import LoopPort, PortClosedError, run_in_thread
 from artifacts_async._checksums import crc32c
 from artifacts_async._drivers._memory import MemoryDriver
@@ -139,7 +139,7 @@ async def test_trickling_range_misses_its_sized_deadline(tmp_path: Path,
     async with aa.Artifacts(memory_config(memory_store_name), options=options,
                             drivers={"m": driver}) as arts:
         record = await save(arts, tmp_path / "f", aa.Archive.none())
-    chunks = _download.resilient_read(Trickle(driver), record.location.key, offset=0,
+    chunks = _reads.resilient_read(Trickle(driver), record.location.key, offset=0,
                                       length=record.size, options=options)
     with pytest.raises(aa.TransientBackendError, match="no data within"):
         async for _ in chunks:
