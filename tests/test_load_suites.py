@@ -7,7 +7,12 @@ from pathlib import Path
 import pytest
 
 import artifacts_async as aa
-from artifacts_async.testing import check_cancelled_loads, check_damaged_loads
+from artifacts_async.testing import (
+    FaultyDriver,
+    check_cancelled_loads,
+    check_damaged_loads,
+    check_faulty_loads,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -31,3 +36,18 @@ async def test_cancel_at_random_points(config: aa.RepositoryConfig, tmp_path: Pa
     """Loads of every kind cancelled at seeded random points end within a second and leave
     nothing behind; a rerun succeeds."""
     await check_cancelled_loads(config, tmp_path / "work", seed=2026, rounds=20)
+
+
+@pytest.mark.parametrize("seed", range(3))
+async def test_loads_through_faults(config: aa.RepositoryConfig, tmp_path: Path,
+                                    seed: int) -> None:
+    """Through transient errors, lost answers and stalls at seeded rates, every load ends
+    with the right bytes or one typed error, the older file kept."""
+    async with aa.Artifacts(config) as arts:
+        inner = await arts.driver("r")
+        faulty = FaultyDriver(inner, seed=seed, transient_rate=0.15, lost_answer_rate=0.1,
+                              stall_rate=0.1, operations=frozenset({"read", "stat"}))
+        outcomes = await check_faulty_loads(config, tmp_path / "work", load_drivers={"r": faulty},
+                                            request_timeout=0.2, within=30)
+    assert sum(faulty.fired.values()) > 0
+    assert outcomes.get("loaded", 0) > 0, outcomes

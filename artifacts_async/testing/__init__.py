@@ -14,7 +14,7 @@ class TestMyDriver(DriverConformance):
 from ._conformance import DriverConformance
 from ._faults import FaultProxy, Faults
 from ._faulty import FaultyDriver
-from ._loads import check_cancelled_loads, check_damaged_loads
+from ._loads import check_cancelled_loads, check_damaged_loads, check_faulty_loads
 from ._servers import ServerProcess, ServerStartError, free_port
 
 __all__ = [
@@ -26,5 +26,6 @@ __all__ = [
     "ServerStartError",
     "check_cancelled_loads",
     "check_damaged_loads",
+    "check_faulty_loads",
     "free_port",
 ]

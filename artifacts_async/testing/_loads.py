@@ -1,6 +1,7 @@
-"""Load suites every driver runs: damaged stored objects, and cancellation at random points.
+"""Load suites every driver runs: damaged stored objects, cancellation at random points,
+and loads through faults (a `FaultProxy` or a `FaultyDriver`).
 
-Both use only a `RepositoryConfig` (its default repository) and the driver protocol, so
+They use only a `RepositoryConfig` (its default repository) and the driver protocol, so
 any driver's tests can call them against a live backend:
 
 ```python
@@ -9,6 +10,10 @@ async def test_damaged(tmp_path):
 
 async def test_cancelled(tmp_path):
     await check_cancelled_loads(config, tmp_path, seed=1, rounds=10)
+
+async def test_faults(tmp_path):  # saved through `config`, loaded through the proxy
+    async with FaultProxy(endpoint, seed=1, faults=Faults(reset=0.1)) as proxy:
+        outcomes = await check_faulty_loads(config, tmp_path, load_config=proxied(proxy))
 ```
 
 Each saves one artifact of every kind: a file stored as is (`none-small`, streamed on
@@ -33,13 +38,14 @@ import anyio.lowlevel
 from .._artifacts import Artifacts
 from .._checksums import part_checksums
 from .._config import RepositoryConfig
-from .._exceptions import IntegrityError
+from .._exceptions import ArtifactError, IntegrityError
 from .._options import TransferOptions
 from .._records import ArtifactRecord
 from .._specs import Archive, Context, InputArtifact, OutputArtifact
 from ..abc import Driver
 
-__all__ = ["DAMAGES", "KINDS", "check_cancelled_loads", "check_damaged_loads"]
+__all__ = ["DAMAGES", "KINDS", "check_cancelled_loads", "check_damaged_loads",
+           "check_faulty_loads"]
 
 _PART = 256 * 1024
 _CONTEXT = Context(workflow_name="suite", workflow_uid="suite-uid", pod_name="suite-pod")
@@ -73,10 +79,10 @@ DAMAGES: Mapping[str, Callable[[bytes], bytes]] = {
 }
 
 
-def _options(state: Path) -> TransferOptions:
-    # Parts of 256 KiB, so the 1.5 MiB file is fetched as parallel ranges.
+def _options(state: Path, request_timeout: float = 10.0) -> TransferOptions:
+    # Loads with 256 KiB parts, so the 1.5 MiB file is fetched as parallel ranges.
     return TransferOptions(part_size=_PART, resume=False, state_dir=state,
-                           request_timeout=10.0)
+                           request_timeout=request_timeout)
 
 
 def _sources(root: Path, seed: int) -> dict[str, Path]:
@@ -93,13 +99,17 @@ def _sources(root: Path, seed: int) -> dict[str, Path]:
             "tar": tree, "tgz": tree, "zip": tree}
 
 
-async def _save_all(artifacts: Artifacts, root: Path, seed: int) -> dict[str, ArtifactRecord]:
+async def _save_all(config: RepositoryConfig, drivers: Mapping[str, Driver] | None,
+                    root: Path, seed: int) -> dict[str, ArtifactRecord]:
     sources = _sources(root, seed)
-    result = await artifacts.save_outputs(
-        [OutputArtifact(name=name, path=sources[name], archive=archive)
-         for name, archive in KINDS.items()],
-        context=_CONTEXT,
-    )
+    # Saved with the backend's own part sizes (the loads' 256 KiB may be below its minimum).
+    options = TransferOptions(resume=False, state_dir=root / "state")
+    async with Artifacts(config, options=options, drivers=drivers) as artifacts:
+        result = await artifacts.save_outputs(
+            [OutputArtifact(name=name, path=sources[name], archive=archive)
+             for name, archive in KINDS.items()],
+            context=_CONTEXT,
+        )
     result.raise_for_errors()
     return {r.name: r for r in result.records}
 
@@ -142,9 +152,9 @@ async def check_damaged_loads(config: RepositoryConfig, workdir: Path, *,
     fail with `IntegrityError` on its input alone, leave nothing beside its destination
     and keep the older file there. Raises `AssertionError` listing what did not."""
     problems: list[str] = []
+    records = await _save_all(config, drivers, workdir, seed=7)
     async with Artifacts(config, options=_options(workdir / "state"),
                          drivers=drivers) as artifacts:
-        records = await _save_all(artifacts, workdir, seed=7)
         driver = await artifacts.driver(next(iter(records.values())).location.repository)
         originals = {name: await _read(driver, r.location.key) for name, r in records.items()}
         for damage_name, damage in DAMAGES.items():
@@ -219,9 +229,9 @@ async def check_cancelled_loads(config: RepositoryConfig, workdir: Path, *,
     """
     rng = random.Random(seed)
     problems: list[str] = []
+    records = await _save_all(config, drivers, workdir, seed=seed)
     async with Artifacts(config, options=_options(workdir / "state"),
                          drivers=drivers) as artifacts:
-        records = await _save_all(artifacts, workdir, seed=seed)
         for name, record in records.items():
             parent = workdir / "in" / name
             dest = parent / name
@@ -282,3 +292,60 @@ def _clear(path: Path) -> None:
         path.rmdir()
     elif path.exists() or path.is_symlink():
         path.unlink()
+
+
+async def check_faulty_loads(config: RepositoryConfig, workdir: Path, *,
+                             load_config: RepositoryConfig | None = None,
+                             load_drivers: Mapping[str, Driver] | None = None,
+                             request_timeout: float = 1.0, within: float = 60.0,
+                             ) -> dict[str, int]:
+    """Save every kind through `config`, then load them all through `load_config` (or
+    `config`) and `load_drivers`, where faults are injected.
+
+    The load must end within `within` seconds; each input must then hold exactly what a
+    load without faults gives, or have failed with one error of this library and kept
+    the older file at its destination, with nothing left beside it. Returns how many
+    inputs ended each way ("loaded", or the error's class name); raises `AssertionError`
+    listing what did not hold.
+    """
+    problems: list[str] = []
+    outcomes: dict[str, int] = {}
+    records = await _save_all(config, None, workdir, seed=11)
+    async with Artifacts(config, options=_options(workdir / "state")) as artifacts:
+        reference = workdir / "reference"
+        await artifacts.load_inputs(
+            [InputArtifact(name=n, path=reference / n, record=r) for n, r in records.items()],
+            context=_CONTEXT)
+    parent = workdir / "faulty"
+    for name in records:
+        _older(parent / name, name)
+    older = {name: _snapshot(parent / name) for name in records}
+    options = _options(workdir / "state", request_timeout)
+    start = anyio.current_time()
+    with anyio.move_on_after(within) as scope:
+        async with Artifacts(load_config or config, options=options,
+                             drivers=load_drivers) as artifacts:
+            result = await artifacts.load_inputs(
+                [InputArtifact(name=n, path=parent / n, record=r) for n, r in records.items()],
+                context=_CONTEXT, raise_on_error=False)
+    elapsed = anyio.current_time() - start
+    assert not scope.cancelled_caught, f"the load did not end within {within} s"
+    for name in records:
+        error = result.errors.get(name)
+        now = _snapshot(parent / name)
+        if error is None:
+            outcome = "loaded"
+            if now != _snapshot(reference / name):
+                problems.append(f"{name}: loaded, but not what a load without faults gives")
+        else:
+            outcome = type(error).__name__
+            if not isinstance(error, ArtifactError):
+                problems.append(f"{name}: failed with a foreign {outcome}: {error}")
+            if now != older[name]:
+                problems.append(f"{name}: failed ({outcome}) and changed the older file")
+        outcomes[outcome] = outcomes.get(outcome, 0) + 1
+    leftovers = sorted(set(os.listdir(parent)) - set(records))
+    if leftovers:
+        problems.append(f"left beside the destinations: {leftovers}")
+    assert not problems, f"loads through faults ({elapsed:.1f} s):\n" + "\n".join(problems)
+    return outcomes
