@@ -318,3 +318,60 @@ async def test_no_orphan_after_a_cancel_right_after_start(tmp_path: Path, resume
     assert list(uploads.iterdir()) == []
     assert (root / "wf/p/f").read_bytes() == path.read_bytes()
 
+
+
+async def test_a_writer_that_restores_the_mtime_is_seen(tmp_path: Path) -> None:
+    """The status-change time is compared too: same size and mtime, other ctime, fails."""
+    from artifacts_async._sources import FileSource  # noqa: PLC0415
+
+    path = old_file(tmp_path / "f", b"12345")
+    st = os.stat(path)
+    fields = list(st)
+    fields[9] = st.st_ctime - 5  # as if a writer had restored the mtime after writing
+    earlier = os.stat_result(fields, {"st_ctime_ns": st.st_ctime_ns - 5 * 10**9})
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        await FileSource(path, fd, st).check_unchanged()
+        with pytest.raises(aa.SourceChangedError, match="changed while it was being uploaded"):
+            await FileSource(path, fd, earlier).check_unchanged()
+    finally:
+        os.close(fd)
+
+
+async def test_cleanup_that_stalls_is_bounded(tmp_path: Path, memory_store_name: str) -> None:
+    """An abort that never answers, after a failed part, does not hang the save."""
+
+    async def hook(method: str, kwargs: dict[str, Any]) -> None:
+        if method == "upload_part" and kwargs["number"] == 2:
+            raise aa.PermissionDeniedError("denied")
+        if method == "abort_upload":
+            await anyio.sleep_forever()
+
+    driver = WrappedDriver(MemoryDriver(name=memory_store_name), hook)
+    with anyio.fail_after(10):
+        async with aa.Artifacts(memory_config(memory_store_name),
+                                options=options(request_timeout=0.05),
+                                drivers={"m": driver}) as arts:
+            result = await arts.save_outputs(
+                [none("f", old_file(tmp_path / "f", os.urandom(3 * MiB)))], context=CTX)
+    assert isinstance(result.errors["f"], aa.PermissionDeniedError)
+    assert ("abort_upload", "wf/p/f", None) in driver.calls
+
+
+async def test_a_cancelled_local_put_leaves_no_temporary_file(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A put cancelled after its temporary file was written removes that file."""
+    import aiofiles.os  # noqa: PLC0415
+
+    scope = anyio.CancelScope()
+
+    async def cancelled_replace(*args: Any) -> None:
+        scope.cancel()
+        await anyio.lowlevel.checkpoint()
+
+    monkeypatch.setattr(aiofiles.os, "replace", cancelled_replace)
+    driver = LocalDriver(tmp_path / "repo")
+    with scope:
+        await driver.put("k", b"data", checksums=PartChecksums(), metadata={})
+    assert scope.cancelled_caught
+    assert list((tmp_path / "repo" / ".artifacts-async" / "tmp").iterdir()) == []

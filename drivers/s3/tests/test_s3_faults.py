@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 import time
 from collections.abc import Mapping
@@ -9,10 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import anyio.lowlevel
+import anyio.to_thread
 import pytest
-from botocore.exceptions import ClientError  # type: ignore[import-untyped]
+from botocore.exceptions import ClientError
 
 import artifacts_async as aa
+from artifacts_async._journal import Journal
 from artifacts_async.testing import FaultProxy, Faults
 
 pytestmark = pytest.mark.anyio
@@ -133,3 +137,49 @@ async def test_uploads_through_faults_end_identical_or_typed(
                 outcomes.append(type(error).__name__)
     assert fired > 0  # the faults happened
     assert "stored" in outcomes  # and uploads got through them
+
+
+@pytest.mark.parametrize("kind", ["file", "tgz"])
+async def test_cancelled_saves_leak_nothing_and_rerun(
+    moto_endpoint: str, bucket: str, tmp_path: Path, boto: Any, kind: str
+) -> None:
+    """Saves cancelled at seeded random times end within a second, leave no task, busy
+    thread or upload the journal does not know about, and a rerun succeeds."""
+    source = tmp_path / "src"
+    if kind == "file":
+        source.write_bytes(random.Random(3).randbytes(11 * MiB))
+        archive = aa.Archive.none()
+    else:
+        source.mkdir()
+        (source / "big.bin").write_bytes(random.Random(4).randbytes(11 * MiB))
+        (source / "small.txt").write_text("small\n")
+        archive = aa.Archive.tar(compression_level=1)
+    output = aa.OutputArtifact(name="a", path=source, archive=archive)
+    options = _options(resume=True, state_dir=tmp_path / "state")
+    config = _config(moto_endpoint, bucket)
+    rng = random.Random(kind)
+    cancelled = 0
+    for _ in range(3):
+        tasks = set(asyncio.all_tasks())
+        with anyio.CancelScope() as scope:
+            scope.deadline = anyio.current_time() + rng.uniform(0.0, 0.4)
+            async with aa.Artifacts(config, options=options) as arts:
+                await arts.save_outputs([output], context=CONTEXT)
+        if scope.cancelled_caught:
+            cancelled += 1
+            assert anyio.current_time() - scope.deadline < 1.0
+        await anyio.lowlevel.checkpoint()
+        assert set(asyncio.all_tasks()) - tasks == set()
+        assert anyio.to_thread.current_default_thread_limiter().borrowed_tokens == 0
+        journal = Journal(tmp_path / "state" / "uploads.sqlite3")
+        journaled = {upload_id for _, upload_id in await journal.targets()}
+        journal.close()
+        pending = boto.list_multipart_uploads(Bucket=bucket).get("Uploads", [])
+        assert {u["UploadId"] for u in pending} <= journaled
+    assert cancelled
+    async with aa.Artifacts(config, options=options) as arts:
+        result = await arts.save_outputs([output], context=CONTEXT)
+    assert result.ok, result.errors
+    assert boto.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
+    if kind == "file":
+        assert _stored(boto, bucket, "wf/pod-1/src") == source.read_bytes()
