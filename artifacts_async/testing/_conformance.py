@@ -96,7 +96,7 @@ class DriverConformance:
         (outcome,) = await driver.delete(["conf/a.bin"])
         assert outcome.key == "conf/a.bin"
         assert outcome.error is None
-        assert outcome.existed in (True, None)
+        assert outcome.existed is (True if driver.limits.delete_reports_absence else None)
         with pytest.raises(ArtifactNotFoundError):
             await driver.stat("conf/a.bin")
 
@@ -153,6 +153,7 @@ class DriverConformance:
         assert [(p.number, p.size) for p in listed] == [(1, size), (2, size), (3, 1000)]
         with pytest.raises(ArtifactNotFoundError):
             await driver.stat("conf/mp.bin")  # invisible until complete
+        assert [i.key async for i in driver.list("conf/mp")] == []
         info = await driver.complete_upload("conf/mp.bin", upload, listed)
         whole = b"".join(parts)
         assert info.size == len(whole)
@@ -232,12 +233,13 @@ class DriverConformance:
             await read_all(driver, "conf/missing")
 
     async def test_delete_is_idempotent(self, driver: Driver) -> None:
-        """Deleting an absent key reports it, without an error."""
+        """Deleting an absent key reports `existed=False` (None where the driver declares
+        `delete_reports_absence=False`), without an error."""
         await put(driver, "conf/once", b"x")
         await driver.delete(["conf/once"])
         (outcome,) = await driver.delete(["conf/once"])
         assert outcome.error is None
-        assert outcome.existed in (False, None)
+        assert outcome.existed is (False if driver.limits.delete_reports_absence else None)
 
     async def test_batch_delete(self, driver: Driver) -> None:
         """More keys than one batch are deleted batch by batch, as the core sends them."""
