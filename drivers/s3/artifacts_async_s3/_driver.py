@@ -35,6 +35,7 @@ from artifacts_async.abc import (
     PartChecksums,
     PendingUpload,
     UploadedPart,
+    crc32c,
 )
 
 from ._body import body
@@ -43,7 +44,6 @@ from ._errors import error_code, from_code, map_errors
 from ._responses import (
     MD5_HEX,
     b64,
-    crc32c_of,
     etag_of,
     full_crc32c,
     hex_of,
@@ -173,7 +173,7 @@ class S3Driver:
             return None
         crc = checksums.crc32c
         if crc is None:
-            crc = await anyio.to_thread.run_sync(crc32c_of, data)
+            crc = (await anyio.to_thread.run_sync(crc32c, data)).to_bytes(4, "big")
         params["ChecksumAlgorithm"] = "CRC32C"
         params["ChecksumCRC32C"] = b64(crc)
         return crc
