@@ -19,6 +19,7 @@ _VAR = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
 
 # `workflow.creationTimestamp.<X>` formats with strftime's `%X` for these letters.
 _STRFTIME = frozenset("YmdHMSyBbAaIpZz")
+_TIMESTAMP_PARTS = _STRFTIME | {"", "RFC3339", "s"}
 
 
 def _timestamp(ts: datetime, part: str) -> str:
@@ -26,9 +27,7 @@ def _timestamp(ts: datetime, part: str) -> str:
         return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     if part == "s":
         return str(int(ts.timestamp()))
-    if part in _STRFTIME:
-        return ts.strftime(f"%{part}")
-    raise KeyError(part)
+    return ts.strftime(f"%{part}")
 
 
 _SIMPLE: dict[str, Callable[[Context], str]] = {
@@ -63,10 +62,12 @@ def _lookup(variable: str, context: Context) -> str:
         "workflow.creationTimestamp."
     ):
         part = variable.removeprefix("workflow.creationTimestamp").removeprefix(".")
-        try:
+        if part in _TIMESTAMP_PARTS:
+            if context.creation_timestamp is None:
+                raise KeyTemplateError(
+                    f"{{{{{variable}}}}} is empty in the context: set creation_timestamp"
+                )
             return _timestamp(context.creation_timestamp, part)
-        except KeyError:
-            pass
     raise KeyTemplateError(
         f"unknown variable {{{{{variable}}}}}: use workflow.name, workflow.namespace, "
         "workflow.uid, workflow.labels.<k>, workflow.annotations.<k>, workflow.parameters.<k>, "
@@ -96,6 +97,14 @@ def validate_key(key: str) -> str:
         raise KeyTemplateError(f"key {key!r} has a '.' or '..' segment")
     if any(not s for s in segments):
         raise KeyTemplateError(f"key {key!r} has an empty segment ('//' or a trailing '/')")
-    if len(key.encode("utf-8")) > MAX_KEY_BYTES:
+    try:
+        size = len(key.encode("utf-8"))
+    except UnicodeEncodeError:
+        # A path name that is not UTF-8 (its bytes decoded with surrogate escapes).
+        raise KeyTemplateError(
+            f"key {key!r} is not valid UTF-8 (from a file name in another encoding?): "
+            "give the artifact a key"
+        ) from None
+    if size > MAX_KEY_BYTES:
         raise KeyTemplateError(f"key is longer than {MAX_KEY_BYTES} bytes: {key[:64]!r}...")
     return key
