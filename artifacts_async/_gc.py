@@ -60,6 +60,7 @@ class GCOutcome:
     problem: str | None = None
     attempt: int = 0
     node_id: str = ""
+    workflow_uid: str = ""
 
 
 @final
@@ -127,7 +128,8 @@ def _skip_reason(record: ArtifactRecord, event: GCEvent) -> str | None:
 def _outcome(record: ArtifactRecord, status: GCStatus, reason: str | None = None,
              problem: str | None = None) -> GCOutcome:
     return GCOutcome(name=record.name, location=record.location, status=status, reason=reason,
-                     problem=problem, attempt=record.attempt, node_id=record.node_id)
+                     problem=problem, attempt=record.attempt, node_id=record.node_id,
+                     workflow_uid=record.workflow_uid)
 
 
 def _problem(error: BaseException) -> str:
