@@ -43,6 +43,24 @@ def _check_repositories(
             )
 
 
+_ARGO_KINDS = ("s3", "gcs", "azure", "oss", "artifactory", "hdfs")
+
+
+def _looks_like_argo(data: Mapping[Any, Any]) -> bool:
+    """A whole ConfigMap, or data entries that name an Argo backend (as YAML text or not)."""
+
+    def argo_entry(entry: object) -> bool:
+        if isinstance(entry, str):
+            return any(f"{kind}:" in entry for kind in _ARGO_KINDS)
+        return isinstance(entry, Mapping) and any(kind in entry for kind in _ARGO_KINDS)
+
+    return data.get("kind") == "ConfigMap" or any(
+        argo_entry(entry) for key, entry in data.items() if key != "repositories")
+
+
+_ARGO_HINT = ": this is Argo's ConfigMap, read it with RepositoryConfig.from_argo"
+
+
 @final
 @attrs.frozen(kw_only=True)
 class RepositoryConfig:
@@ -114,8 +132,8 @@ class RepositoryConfig:
         for key in data:
             if key not in _TOP_LEVEL:
                 close = difflib.get_close_matches(str(key), _TOP_LEVEL, n=1)
-                hint = (f": did you mean {close[0]!r}?" if close
-                        else " (for Argo's ConfigMap use RepositoryConfig.from_argo)")
+                hint = (_ARGO_HINT if _looks_like_argo(data) else
+                        f": did you mean {close[0]!r}?" if close else "")
                 raise ConfigurationError(
                     f"unknown top-level key {key!r} in the repository configuration: expected "
                     f"'default' and 'repositories'{hint}"
@@ -125,6 +143,7 @@ class RepositoryConfig:
             raise ConfigurationError(
                 "'repositories' must be a table of named repositories, got "
                 + ("an empty one" if isinstance(repos, Mapping) else describe(repos))
+                + (_ARGO_HINT if _looks_like_argo(data) else "")
             )
         for name in repos:
             if not isinstance(name, str) or not name:

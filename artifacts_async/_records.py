@@ -9,6 +9,7 @@ from typing import Any, final
 
 import attrs
 import cattrs
+from cattrs.v import format_exception
 
 from ._exceptions import ConfigurationError
 from ._validate import describe, field_of, non_negative_int, of_type, optional
@@ -16,7 +17,7 @@ from ._values import Archive, ArchiveKind, GCStrategy
 
 __all__ = ["ArtifactRecord", "ArtifactStatus", "Location"]
 
-_CHECKSUM = re.compile(r"crc32c:[0-9a-f]{8}")
+_CHECKSUM = re.compile(r"crc32c:[0-9a-fA-F]{8}")
 
 
 class ArtifactStatus(enum.Enum):
@@ -53,7 +54,7 @@ def _check_checksum(instance: object, attribute: attrs.Attribute[Any], value: ob
     if not isinstance(value, str) or not _CHECKSUM.fullmatch(value):
         shown = repr(value[:40]) if isinstance(value, str) else describe(value)
         raise ConfigurationError(
-            f"{field_of(instance, attribute)} must be 'crc32c:' and 8 lowercase hex digits "
+            f"{field_of(instance, attribute)} must be 'crc32c:' and 8 hex digits "
             f"(or None), got {shown}"
         )
 
@@ -63,7 +64,7 @@ def _check_checksum(instance: object, attribute: attrs.Attribute[Any], value: ob
 class ArtifactRecord:
     """One artifact of one step attempt: its location, strategy and status.
 
-    `checksum` is `crc32c:<8 lowercase hex digits>` of the stored bytes (after archiving),
+    `checksum` is `crc32c:<8 hex digits>` of the stored bytes (after archiving),
     or None when unknown; any other value raises `ConfigurationError` when the record is
     built, since it could not be verified. Every field is type-checked the same way.
     """
@@ -101,8 +102,17 @@ class ArtifactRecord:
         try:
             return _converter.structure(dict(data), cls)
         except cattrs.ClassValidationError as exc:
-            problems = "; ".join(cattrs.transform_error(exc, path="record"))
+            problems = "; ".join(cattrs.transform_error(exc, path="record",
+                                                        format_exception=_problem))
             raise ConfigurationError(f"invalid ArtifactRecord: {problems}") from None
+
+
+def _problem(exc: BaseException, kind: type | None) -> str:
+    """One field's problem: a field check's own message, else cattrs' with the cause."""
+    if isinstance(exc, ConfigurationError):
+        return str(exc)
+    text = format_exception(exc, kind)
+    return f"{text} ({exc})" if isinstance(exc, TypeError | ValueError) and str(exc) else text
 
 
 def _strict(kind: type) -> Any:
@@ -110,7 +120,7 @@ def _strict(kind: type) -> Any:
 
     def structure(value: object, _: object) -> object:
         if isinstance(value, bool) is not (kind is bool) or not isinstance(value, kind):
-            raise TypeError(f"expected {kind.__name__}, got {describe(value)}")
+            raise TypeError(f"got {describe(value)}")
         return value
 
     return structure

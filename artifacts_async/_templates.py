@@ -6,6 +6,7 @@ Rendering is deterministic: the same template and context always give the same k
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -90,7 +91,7 @@ def validate_key(key: str) -> str:
         raise KeyTemplateError("the key is empty")
     if key.startswith("/"):
         raise KeyTemplateError(f"key {key!r} is absolute: keys are relative to the repository")
-    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in key):
+    if any(unicodedata.category(ch) == "Cc" for ch in key):  # C0, DEL and C1
         raise KeyTemplateError(f"key {key!r} contains control characters")
     segments = key.split("/")
     if any(s in ("..", ".") for s in segments):
