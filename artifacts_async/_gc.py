@@ -147,6 +147,9 @@ async def collect_garbage(
 ) -> GCReport:
     """Delete the stored artifacts of `records` that are due on `event`.
 
+    The engine of `Artifacts.collect_garbage`, which callers use (it builds `driver_for`
+    from the repository configuration); not part of the public surface.
+
     Deletes are grouped by repository and sent in the driver's batch size, repositories
     and batches in parallel under `max_concurrency`. Transient failures are retried.
     Nothing is raised for one artifact's failure: read the report.
@@ -226,6 +229,10 @@ async def sweep_orphans(
     dry_run: bool = False,
 ) -> list[PendingUpload]:
     """Abort uploads under `prefix` started before `now - older_than`; return them.
+
+    For a caller that holds a driver but no `Artifacts` (a driver's own tests, a
+    maintenance job built on one driver); with an `Artifacts`, use
+    `Artifacts.sweep_orphans(repository, ...)`.
 
     This is what S3's `AbortIncompleteMultipartUpload` lifecycle rule does, on demand, for
     every driver: incomplete multipart uploads, uncommitted blocks, temporary part files.
