@@ -20,11 +20,11 @@ import yaml
 from ._argo import parse_configmap
 from ._exceptions import ConfigurationError
 
-# Repository and its readers live in `_repository`; re-exported for existing importers.
-from ._repository import DEFAULT_KEY_FORMAT, Repository, parse_archive, repository_from_table
+# Repository lives in `_repository`; re-exported here for existing importers.
+from ._repository import Repository, repository_from_table
 from ._validate import describe
 
-__all__ = ["DEFAULT_KEY_FORMAT", "Repository", "RepositoryConfig", "parse_archive"]
+__all__ = ["Repository", "RepositoryConfig"]
 
 _TOP_LEVEL = ("default", "repositories")
 
