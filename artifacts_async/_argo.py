@@ -192,9 +192,11 @@ def _secret_refs(name: str, kind: str, spec: Mapping[str, Any]) -> dict[str, Sec
         if not (isinstance(selector, Mapping)
                 and isinstance(selector.get("name"), str) and selector["name"]
                 and isinstance(selector.get("key"), str) and selector["key"]):
+            got = ("a mapping without a non-empty string name and key"
+                   if isinstance(selector, Mapping) else describe(selector))
             raise ConfigurationError(
                 f"{where} must be a Kubernetes secret selector {{name: ..., key: ...}}, "
-                f"got {describe(selector)}: a literal secret is never accepted"
+                f"got {got}: a literal secret is never accepted"
             )
         refs[role] = SecretRef("kubernetes", selector["name"], selector["key"])
     return refs
