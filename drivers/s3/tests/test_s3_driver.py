@@ -254,8 +254,7 @@ async def test_abort_upload(driver: S3Driver) -> None:
 async def test_core_sweep_aborts_stale_uploads(
     driver: S3Driver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The core's orphan sweep (not a driver method) aborts the uploads under the prefix
-    older than the age, across ListMultipartUploads pages, and returns them."""
+    """The core's orphan sweep aborts S3 uploads under the prefix older than the age."""
     monkeypatch.setattr(_driver, "_PAGE_SIZE", 1)
     stale = {await driver.start_upload(f"tmp/{n}", metadata={}) for n in range(3)}
     other = await driver.start_upload("keep/x", metadata={})
