@@ -18,7 +18,7 @@ from __future__ import annotations
 import io
 import os
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from contextlib import aclosing, asynccontextmanager
 from pathlib import Path
 
@@ -249,6 +249,15 @@ async def _load_zip(driver: Driver, record: ArtifactRecord, dest: Path, *, mode:
     await run_in_thread(work)
 
 
+def _stored_mode(metadata: Mapping[str, str]) -> int | None:
+    """The permissions a save stored in the object's metadata ("mode", octal), if valid."""
+    try:
+        mode = int(metadata.get("mode", ""), 8)
+    except ValueError:
+        return None
+    return mode if 0 <= mode <= 0o7777 else None
+
+
 async def download(driver: Driver, record: ArtifactRecord, dest: Path, *, mode: int | None,
                    verify: bool, options: TransferOptions, budget: TransferBudget) -> None:
     """Write `record`'s object to `dest`: a file, or an extracted archive.
@@ -258,13 +267,16 @@ async def download(driver: Driver, record: ArtifactRecord, dest: Path, *, mode: 
     which is read in ranges.
     """
     dest = dest.absolute()  # noqa: ASYNC240 - getcwd only, no file I/O
-    if verify and record.checksum is None:
+    if record.checksum is None and (verify or mode is None):
         # A key-only input has no recorded checksum: use the backend's whole-object
-        # CRC32C when it keeps one.
+        # CRC32C when it keeps one. Nor a recorded mode: use the one saved with the object.
         info = await stat(driver, record.location.key, options)
-        crc = info.checksums.get("crc32c")
-        record = attrs.evolve(record, size=info.size,
-                              checksum=f"crc32c:{crc}" if crc is not None else None)
+        if mode is None:
+            mode = _stored_mode(info.metadata)
+        if verify:
+            crc = info.checksums.get("crc32c")
+            record = attrs.evolve(record, size=info.size,
+                                  checksum=f"crc32c:{crc}" if crc is not None else None)
     if record.archive.kind is ArchiveKind.NONE:
         await _load_file(driver, record, dest, mode=mode, verify=verify, options=options,
                          budget=budget)
