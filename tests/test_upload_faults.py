@@ -375,3 +375,24 @@ async def test_a_cancelled_local_put_leaves_no_temporary_file(
         await driver.put("k", b"data", checksums=PartChecksums(), metadata={})
     assert scope.cancelled_caught
     assert list((tmp_path / "repo" / ".artifacts-async" / "tmp").iterdir()) == []
+
+
+async def test_an_upload_the_journal_could_not_record_is_aborted(
+        tmp_path: Path, memory_store_name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """If journaling a started upload fails, the upload is aborted, not left behind."""
+    import sqlite3  # noqa: PLC0415
+
+    from artifacts_async._journal import Journal  # noqa: PLC0415
+
+    async def broken_begin(self: Journal, *args: Any) -> None:
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(Journal, "begin", broken_begin)
+    async with aa.Artifacts(memory_config(memory_store_name), options=options(tmp_path / "s"),
+                            drivers={"m": MemoryDriver(name=memory_store_name)}) as arts:
+        result = await arts.save_outputs(
+            [none("f", old_file(tmp_path / "f", os.urandom(3 * MiB)))], context=CTX)
+    error = result.errors["f"]
+    assert isinstance(error, aa.TransferError)
+    assert isinstance(error.__cause__, sqlite3.OperationalError)
+    assert MemoryDriver.get_store(memory_store_name).uploads == {}
