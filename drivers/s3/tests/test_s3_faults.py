@@ -143,7 +143,7 @@ async def test_uploads_through_faults_end_identical_or_typed(
 async def test_cancelled_saves_leak_nothing_and_rerun(
     moto_endpoint: str, bucket: str, tmp_path: Path, boto: Any, kind: str
 ) -> None:
-    """Saves cancelled at seeded random times end within a second, leave no task, busy
+    """Saves cancelled at seeded random times end promptly, leave no task, busy
     thread or upload the journal does not know about, and a rerun succeeds."""
     source = tmp_path / "src"
     if kind == "file":
@@ -172,7 +172,8 @@ async def test_cancelled_saves_leak_nothing_and_rerun(
                 await arts.save_outputs([output], context=CONTEXT)
             if scope.cancelled_caught:
                 cancelled += 1
-                assert anyio.current_time() - scope.deadline < 1.0
+                # Prompt: see CANCEL_BOUND in the core's tests/test_cancel_saves.py.
+                assert anyio.current_time() - scope.deadline < 2.0
             await anyio.lowlevel.checkpoint()
             assert set(asyncio.all_tasks()) - tasks == set()
             assert anyio.to_thread.current_default_thread_limiter().borrowed_tokens == 0
