@@ -93,7 +93,7 @@ async def test_a_stalled_request_is_cut_and_retried(tmp_path: Path,
     driver = WrappedDriver(MemoryDriver(name=memory_store_name), hook)
     small = old_file(tmp_path / "small", b"s" * 100)
     big = old_file(tmp_path / "big", os.urandom(3 * MiB))
-    opts = options(request_timeout=0.05)
+    opts = options(request_timeout=0.5, min_throughput=1024 * MiB)
     with anyio.fail_after(10):
         async with aa.Artifacts(memory_config(memory_store_name), options=opts,
                                 drivers={"m": driver}) as arts:
@@ -350,7 +350,7 @@ async def test_cleanup_that_stalls_is_bounded(tmp_path: Path, memory_store_name:
     driver = WrappedDriver(MemoryDriver(name=memory_store_name), hook)
     with anyio.fail_after(10):
         async with aa.Artifacts(memory_config(memory_store_name),
-                                options=options(request_timeout=0.05),
+                                options=options(request_timeout=0.5),
                                 drivers={"m": driver}) as arts:
             result = await arts.save_outputs(
                 [none("f", old_file(tmp_path / "f", os.urandom(3 * MiB)))], context=CTX)
