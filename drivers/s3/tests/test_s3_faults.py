@@ -83,7 +83,7 @@ async def test_a_stalled_request_body_is_cut_and_retried(
     faults = Faults(stall=1.0, direction="request", after_bytes=(20_000, 20_000), max_faults=1)
     # moto answers HTTP/1.0, one request per connection: the first request large enough
     # stalls in its body (two parts in flight may both stall).
-    options = _options(request_timeout=1.0, min_throughput=20 * MiB)
+    options = _options(request_timeout=2.0, min_throughput=20 * MiB)
     async with FaultProxy(moto_endpoint, faults=faults) as proxy:
         with anyio.fail_after(30):
             async with aa.Artifacts(_config(proxy.endpoint, bucket), options=options) as arts:
