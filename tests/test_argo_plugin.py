@@ -267,3 +267,36 @@ def test_journal_defaults_to_tmp(monkeypatch: pytest.MonkeyPatch) -> None:
         "/tmp/artifacts-async")
     monkeypatch.setenv("ARTIFACTS_ASYNC_STATE_DIR", "/elsewhere")
     assert _parser().parse_args(["sock"]).state_dir == Path("/elsewhere")
+
+
+def test_the_deployment_examples_agree_with_the_plugin() -> None:
+    """examples/argo-plugin: every plugin configuration in the workflow and the ConfigMap
+    is one the plugin accepts, names the registered plugin, and the image runs the
+    console script this distribution installs."""
+    import tomllib  # noqa: PLC0415
+
+    import yaml  # noqa: PLC0415
+
+    from artifacts_async import TransferOptions  # noqa: PLC0415
+    from artifacts_async.argo._settings import build  # noqa: PLC0415
+
+    root = Path(__file__).parent.parent
+    examples = root / "examples" / "argo-plugin"
+    configmap = yaml.safe_load((examples / "workflow-controller-configmap.yaml").read_text())
+    (driver,) = yaml.safe_load(configmap["data"]["artifactDrivers"])
+    default = yaml.safe_load(configmap["data"]["artifactRepository"])["plugin"]
+    plugins = [default]
+    workflow = yaml.safe_load((examples / "workflow.yaml").read_text())
+    for template in workflow["spec"]["templates"]:
+        for art in template.get("outputs", {}).get("artifacts", []):
+            plugins.append(art["plugin"])
+    assert len(plugins) == 4
+    for plugin in plugins:
+        assert plugin["name"] == driver["name"]
+        config, _ = build(plugin["configuration"], TransferOptions())
+        assert config.get(None).driver == "s3"
+    scripts = tomllib.loads((root / "pyproject.toml").read_text())["project"]["scripts"]
+    entrypoint = next(line for line in (examples / "Dockerfile").read_text().splitlines()
+                      if line.startswith("ENTRYPOINT"))
+    assert '["artifacts-async-argo-plugin"' in entrypoint
+    assert scripts["artifacts-async-argo-plugin"] == "artifacts_async.argo:main"

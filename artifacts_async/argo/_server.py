@@ -78,9 +78,9 @@ def _remove(path: Path) -> None:
         path.unlink()
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(prog: str = "artifacts-async-argo-plugin") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="artifacts-async-argo-plugin",
+        prog=prog,
         description="Serve Argo Workflows' artifact plugin gRPC API on a Unix socket, "
                     "backed by artifacts_async.",
     )
@@ -102,9 +102,13 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of `artifacts-async-argo-plugin SOCKET_PATH [options]`."""
-    args = _parser().parse_args(argv)
+def main(argv: Sequence[str] | None = None, *, prog: str = "artifacts-async-argo-plugin") -> int:
+    """Entry point of `artifacts-async-argo-plugin SOCKET_PATH [options]`.
+
+    Another command line can expose it as a subcommand by passing its arguments and its
+    name: `main(["/tmp/plugin.sock"], prog="artifacts-async argo-plugin")`.
+    """
+    args = _parser(prog).parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from .._exceptions import ConfigurationError  # noqa: PLC0415 - only for this message
@@ -114,7 +118,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                   max_parts_in_flight=args.max_parts_in_flight,
                                   resume=args.resume, state_dir=args.state_dir)
     except ConfigurationError as exc:
-        print(f"artifacts-async-argo-plugin: {exc}", file=sys.stderr)
+        print(f"{prog}: {exc}", file=sys.stderr)
         return 2
     asyncio.run(serve(args.socket, options=options, grace=args.grace_period))
     return 0
