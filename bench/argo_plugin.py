@@ -1,10 +1,12 @@
 """Benchmark: a 1 GiB Save through the Argo plugin against the same save through the library
 directly, and SaveStream against Save (local driver, so the plugin's own cost shows).
 
-- direct: `Artifacts.save_outputs` in a fresh process (imports excluded from its CPU).
+- direct: `Artifacts.save_outputs` in a long-lived process of its own (warm, like the
+  plugin server; CPU of the save only).
 - plugin Save: the gRPC call to a running `artifacts-async-argo-plugin` on a Unix socket;
   CPU is the server's (from /proc) plus the client's during the call.
 - plugin SaveStream: the client reads the file and sends Argo's 2 MiB frames; CPU likewise.
+- gRPC frames only: the same frames to a server that drops them (Python gRPC's own cost).
 
 Variants alternate within each round (the order rotates), so all see the same page cache.
 Reports medians over the rounds, the spread (max/min), and ratios to direct.
@@ -27,14 +29,21 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import grpc
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from argo_plugin_support import Plugin
+
+from artifacts_async.argo._proto import artifact_pb2 as pb
+from artifacts_async.argo._proto.artifact_pb2_grpc import ArtifactServiceStub
 
 MiB = 1024 * 1024
 FRAME = 2 * MiB  # Argo's SaveStream chunk size
 
+# The direct variant is a long-lived process too, like the plugin server: each line on its
+# stdin runs one save with the same warm `Artifacts` (driver, journal, buffer pool).
 DIRECT = """
-import json, resource, sys, time
+import json, os, resource, sys, time
 import anyio
 import artifacts_async as aa
 
@@ -44,20 +53,93 @@ async def main():
     config = aa.RepositoryConfig.from_dict(
         {"repositories": {"local": {"driver": "local", "root": root}}})
     async with aa.Artifacts(config, options=aa.TransferOptions(state_dir=state)) as arts:
-        start = resource.getrusage(resource.RUSAGE_SELF)
-        t0 = time.perf_counter()
-        result = await arts.save_outputs(
-            [aa.OutputArtifact(name="big", path=source, key="bench/big.bin",
-                               archive=aa.Archive.none())],
-            context=aa.Context(workflow_name="bench"))
-        wall = time.perf_counter() - t0
-        usage = resource.getrusage(resource.RUSAGE_SELF)
-    result.raise_for_errors()
-    cpu = (usage.ru_utime - start.ru_utime) + (usage.ru_stime - start.ru_stime)
-    print(json.dumps({"wall": wall, "cpu": cpu}))
+        for line in sys.stdin:
+            start = resource.getrusage(resource.RUSAGE_SELF)
+            t0 = time.perf_counter()
+            result = await arts.save_outputs(
+                [aa.OutputArtifact(name="big", path=source, key="bench/big.bin",
+                                   archive=aa.Archive.none())],
+                context=aa.Context(workflow_name="bench"))
+            wall = time.perf_counter() - t0
+            usage = resource.getrusage(resource.RUSAGE_SELF)
+            result.raise_for_errors()
+            os.remove(os.path.join(root, "bench", "big.bin"))
+            cpu = (usage.ru_utime - start.ru_utime) + (usage.ru_stime - start.ru_stime)
+            print(json.dumps({"wall": wall, "cpu": cpu}), flush=True)
 
 anyio.run(main)
 """
+
+
+class Direct:
+    """The library in a process of its own, saving on request."""
+
+    def __init__(self, source: Path, work: Path) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", DIRECT, str(source), str(work / "direct-store"),
+             str(work / "direct-state")],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        )
+
+    def save(self) -> dict[str, float]:
+        assert self.proc.stdin is not None
+        assert self.proc.stdout is not None
+        self.proc.stdin.write("go\n")
+        self.proc.stdin.flush()
+        result: dict[str, float] = json.loads(self.proc.stdout.readline())
+        return result
+
+    def close(self) -> None:
+        if self.proc.stdin is not None:
+            self.proc.stdin.close()
+        self.proc.wait(timeout=60)
+
+
+# What Python gRPC alone costs: a server that receives SaveStream frames and drops them.
+DRAIN = """
+import asyncio, sys, grpc
+from artifacts_async.argo._proto import artifact_pb2 as pb, artifact_pb2_grpc as g
+
+class Drain(g.ArtifactServiceServicer):
+    async def SaveStream(self, frames, context):
+        async for _ in frames:
+            pass
+        return pb.SaveArtifactResponse(success=True)
+
+async def main():
+    server = grpc.aio.server(options=[("grpc.max_receive_message_length", 16 * 2**20)])
+    g.add_ArtifactServiceServicer_to_server(Drain(), server)
+    server.add_insecure_port("unix:" + sys.argv[1])
+    await server.start()
+    await server.wait_for_termination()
+
+asyncio.run(main())
+"""
+
+
+class Drain:
+    """The gRPC floor: the same frames to a server that does nothing with them."""
+
+    def __init__(self, work: Path) -> None:
+        socket = work / "drain.sock"
+        self.proc = subprocess.Popen([sys.executable, "-c", DRAIN, str(socket)])
+        self.pid = self.proc.pid
+        self.channel = grpc.insecure_channel(f"unix:{socket}")
+        grpc.channel_ready_future(self.channel).result(timeout=60)
+        self.stub = ArtifactServiceStub(self.channel)
+
+    def save_stream(self, source: Path) -> dict[str, float]:
+        def frames() -> Iterator[pb.SaveStreamArtifactRequest]:
+            yield pb.SaveStreamArtifactRequest(output_artifact=pb.Artifact(name="drain"))
+            for chunk in _frames(source):
+                yield pb.SaveStreamArtifactRequest(chunk=chunk)
+
+        return _timed(self.pid, lambda: self.stub.SaveStream(frames()))
+
+    def close(self) -> None:
+        self.channel.close()
+        self.proc.terminate()
+        self.proc.wait(timeout=60)
 
 
 def _cpu_of(pid: int) -> float:
@@ -71,29 +153,19 @@ def _self_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def direct(source: Path, work: Path) -> dict[str, float]:
-    root = work / "direct-store"
-    out = subprocess.run([sys.executable, "-c", DIRECT, str(source), str(root),
-                          str(work / "direct-state")],
-                         check=True, capture_output=True, text=True).stdout
-    shutil.rmtree(root)
-    result: dict[str, float] = json.loads(out)
-    return result
-
-
-def _timed(plugin: Plugin, call: Callable[[], object]) -> dict[str, float]:
-    server0, client0 = _cpu_of(plugin.pid), _self_cpu()
+def _timed(pid: int, call: Callable[[], object]) -> dict[str, float]:
+    server0, client0 = _cpu_of(pid), _self_cpu()
     t0 = time.perf_counter()
     response = call()
     wall = time.perf_counter() - t0
-    server, client = _cpu_of(plugin.pid) - server0, _self_cpu() - client0
+    server, client = _cpu_of(pid) - server0, _self_cpu() - client0
     if not getattr(response, "success", False):
         raise SystemExit(f"plugin call failed: {getattr(response, 'error', response)}")
     return {"wall": wall, "cpu": server + client, "server_cpu": server, "client_cpu": client}
 
 
 def plugin_save(plugin: Plugin, source: Path, config: str) -> dict[str, float]:
-    result = _timed(plugin, lambda: plugin.save(source, "bench/big.bin", config))
+    result = _timed(plugin.pid, lambda: plugin.save(source, "bench/big.bin", config))
     plugin.delete("bench/big.bin", config)
     return result
 
@@ -105,7 +177,8 @@ def _frames(source: Path) -> Iterator[bytes]:
 
 
 def plugin_stream(plugin: Plugin, source: Path, config: str) -> dict[str, float]:
-    result = _timed(plugin, lambda: plugin.save_stream(_frames(source), "bench/big.bin", config))
+    result = _timed(plugin.pid,
+                    lambda: plugin.save_stream(_frames(source), "bench/big.bin", config))
     plugin.delete("bench/big.bin", config)
     return result
 
@@ -137,12 +210,17 @@ def main() -> None:
                 f.write(i.to_bytes(8, "big") + block[8:])
         config = json.dumps({"driver": "local", "root": str(work / "plugin-store")})
         plugin = Plugin(timeout=60)
+        library = Direct(source, work)
+        drain = Drain(work)
         try:
-            plugin.save(source, "bench/warm.bin", config)  # driver and journal warmed up
+            # Both warmed up the same way: driver, journal and buffer pool in place.
+            plugin_save(plugin, source, config)
+            library.save()
             variants: dict[str, Callable[[], dict[str, float]]] = {
-                "direct (library)": lambda: direct(source, work),
+                "direct (library)": library.save,
                 "plugin Save": lambda: plugin_save(plugin, source, config),
                 "plugin SaveStream": lambda: plugin_stream(plugin, source, config),
+                "gRPC frames only (no save)": lambda: drain.save_stream(source),
             }
             runs: dict[str, list[dict[str, float]]] = {name: [] for name in variants}
             names = list(variants)
@@ -154,6 +232,8 @@ def main() -> None:
             assert plugin.terminate() == 0
         finally:
             plugin.close()
+            library.close()
+            drain.close()
         base = {k: statistics.median(r[k] for r in runs["direct (library)"])
                 for k in ("wall", "cpu")}
         print(f"{args.size_mib} MiB, {args.rounds} rounds, local driver, medians; CPU in s "
