@@ -52,7 +52,11 @@ source, root, state = sys.argv[1:4]
 async def main():
     config = aa.RepositoryConfig.from_dict(
         {"repositories": {"local": {"driver": "local", "root": root}}})
-    async with aa.Artifacts(config, options=aa.TransferOptions(state_dir=state)) as arts:
+    options = aa.TransferOptions(state_dir=state)
+    # One budget for the life of the process, as the plugin server keeps one: its buffer
+    # pool stays allocated between saves.
+    budget = aa.TransferBudget.from_options(options)
+    async with aa.Artifacts(config, options=options, budget=budget) as arts:
         for line in sys.stdin:
             start = resource.getrusage(resource.RUSAGE_SELF)
             t0 = time.perf_counter()

@@ -180,6 +180,19 @@ def test_bad_configurations_and_keys_get_errors_and_the_server_keeps_serving(
     assert (Path(config["root"]) / "wf" / "f.bin").read_bytes() == b"payload"
 
 
+def test_a_directory_file_named_like_a_template_is_refused_not_rendered(
+    plugin: Plugin, config: dict[str, Any], tmp_path: Path
+) -> None:
+    """A file called `{{workflow.name}}` in a saved directory is refused with a clear
+    error instead of being stored under a rendered key."""
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "{{workflow.name}}").write_text("x")
+    response = plugin.save(tmp_path / "d", "wf/d", config)
+    assert "KeyTemplateError" in response.error
+    assert "already rendered" in response.error
+    assert not (Path(config["root"]) / "wf").exists()
+
+
 def _chunks(total: int, seed: bytes) -> Iterator[bytes]:
     """`total` bytes in Argo's 2 MiB SaveStream chunks, each distinct."""
     block = hashlib.sha256(seed).digest() * (2 * MiB // 32)

@@ -77,7 +77,10 @@ async def save(artifacts: Artifacts, name: str, key: str, path: Path) -> None:
     key = checked_key(key)
     files = await anyio.to_thread.run_sync(_walk, path)
     if files is not None:
-        outputs = [OutputArtifact(name=str(i), path=p, key=f"{key}/{rel}", archive=Archive.none())
+        # Each file's key is checked like Argo's own: a name with '{{' is refused, not
+        # rendered as a template.
+        outputs = [OutputArtifact(name=str(i), path=p, key=checked_key(f"{key}/{rel}"),
+                                  archive=Archive.none())
                    for i, (p, rel) in enumerate(files)]
     else:
         outputs = [OutputArtifact(name=_name(name), path=path, key=key, archive=Archive.none())]
