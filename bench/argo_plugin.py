@@ -187,16 +187,22 @@ def plugin_stream(plugin: Plugin, source: Path, config: str) -> dict[str, float]
     return result
 
 
-def _row(name: str, runs: list[dict[str, float]], base: dict[str, float]) -> str:
+def _ratios(runs: list[dict[str, float]], base: list[dict[str, float]], key: str) -> str:
+    """The median of the per-round ratios to direct, and their range (paired by round, so
+    drifts of the machine's load cancel out)."""
+    ratios = sorted(r[key] / b[key] for r, b in zip(runs, base, strict=True))
+    return f"{statistics.median(ratios):.2f}x ({ratios[0]:.2f}-{ratios[-1]:.2f})"
+
+
+def _row(name: str, runs: list[dict[str, float]], base: list[dict[str, float]]) -> str:
     wall = statistics.median(r["wall"] for r in runs)
     cpu = statistics.median(r["cpu"] for r in runs)
-    spread = max(r["wall"] for r in runs) / min(r["wall"] for r in runs)
     extra = ""
     if "server_cpu" in runs[0]:
         extra = (f" (server {statistics.median(r['server_cpu'] for r in runs):.2f}, "
                  f"client {statistics.median(r['client_cpu'] for r in runs):.2f})")
-    return (f"| {name} | {wall:.2f} | {spread:.2f}x | {wall / base['wall']:.3f} | "
-            f"{cpu:.2f}{extra} | {cpu / base['cpu']:.3f} |")
+    return (f"| {name} | {wall:.2f} | {_ratios(runs, base, 'wall')} | {cpu:.2f}{extra} | "
+            f"{_ratios(runs, base, 'cpu')} |")
 
 
 def main() -> None:
@@ -238,12 +244,12 @@ def main() -> None:
             plugin.close()
             library.close()
             drain.close()
-        base = {k: statistics.median(r[k] for r in runs["direct (library)"])
-                for k in ("wall", "cpu")}
+        base = runs["direct (library)"]
         print(f"{args.size_mib} MiB, {args.rounds} rounds, local driver, medians; CPU in s "
-              f"(user+sys); {os.cpu_count()} CPUs")
-        print("| variant | wall (s) | wall spread | wall vs direct | CPU (s) | CPU vs direct |")
-        print("|---|---|---|---|---|---|")
+              f"(user+sys); ratios to direct paired by round: median (min-max); "
+              f"{os.cpu_count()} CPUs")
+        print("| variant | wall (s) | wall vs direct | CPU (s) | CPU vs direct |")
+        print("|---|---|---|---|---|")
         for name in names:
             print(_row(name, runs[name], base))
     finally:
