@@ -11,7 +11,7 @@ directly, and SaveStream against Save (local driver, so the plugin's own cost sh
 Variants alternate within each round (the order rotates), so all see the same page cache.
 Reports medians over the rounds, the spread (max/min), and ratios to direct.
 
-    .venv/bin/python bench/argo_plugin.py --size-mib 1024 --rounds 3 [--workdir DIR]
+    .venv/bin/python bench/argo_plugin.py --size-mib 1024 --rounds 5 [--workdir DIR] [--only-save]
 """
 
 from __future__ import annotations
@@ -210,6 +210,8 @@ def main() -> None:
     parser.add_argument("--size-mib", type=int, default=1024)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--workdir", type=Path, default=None)
+    parser.add_argument("--only-save", action="store_true",
+                        help="direct and plugin Save only (more rounds in the same time)")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="aa-bench-argo-", dir=args.workdir))
     try:
@@ -232,6 +234,9 @@ def main() -> None:
                 "plugin SaveStream": lambda: plugin_stream(plugin, source, config),
                 "gRPC frames only (no save)": lambda: drain.save_stream(source),
             }
+            if args.only_save:
+                variants = {k: v for k, v in variants.items()
+                            if k in ("direct (library)", "plugin Save")}
             runs: dict[str, list[dict[str, float]]] = {name: [] for name in variants}
             names = list(variants)
             for round_ in range(args.rounds):
