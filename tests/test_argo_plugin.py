@@ -156,6 +156,7 @@ def test_bad_configurations_and_keys_get_errors_and_the_server_keeps_serving(
         ({**config, "transfer": {"part_sise": 1}}, "unknown transfer option 'part_sise'"),
         ({**config, "transfer": {"max_buffer_bytes": 1}}, "whole plugin server"),
         ({**config, "transfer": {"retry_attempts": 0}}, "retry_attempts must be a positive"),
+        ("s3: {bucket: b, accessKeySecret: AKIA123}", "a literal secret is never accepted"),
     ]
     for bad, text in bad_configs:
         response = plugin.save(data, "wf/f.bin", bad)

@@ -81,12 +81,13 @@ def build(text: str, base: TransferOptions) -> tuple[RepositoryConfig, TransferO
     _, data = _parse(text)
     repository = {k: v for k, v in data.items() if k != "transfer"}
     if "driver" not in repository and any(k in repository for k in _ARGO_KINDS):
-        # Argo's repository shape; its reader names the repository after the entry.
-        config = RepositoryConfig.from_dict({"data": {REPOSITORY: repository}})
+        # Argo's repository shape: read as the one entry of a ConfigMap's data.
+        config = RepositoryConfig.from_argo({REPOSITORY: repository})
     else:
         config = RepositoryConfig.from_dict(
             {"default": REPOSITORY, "repositories": {REPOSITORY: repository}}
         )
+    config.get(REPOSITORY)  # an entry that cannot be used is refused now, not cached
     return config, _options(base, data.get("transfer"))
 
 
