@@ -314,3 +314,30 @@ def test_the_deployment_examples_agree_with_the_plugin() -> None:
                       if line.startswith("ENTRYPOINT"))
     assert '["artifacts-async-argo-plugin"' in entrypoint
     assert scripts["artifacts-async-argo-plugin"] == "artifacts_async.argo:main"
+
+
+@pytest.mark.anyio
+async def test_an_unexpected_exception_is_answered_as_an_internal_error(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A bug (any exception that is not the library's) becomes an `error` saying it is
+    internal, logged with its traceback; the method still returns normally."""
+    from artifacts_async import TransferOptions  # noqa: PLC0415
+    from artifacts_async.argo._proto import artifact_pb2 as pb  # noqa: PLC0415
+    from artifacts_async.argo._service import ArtifactService  # noqa: PLC0415
+    from artifacts_async.argo._settings import Repositories  # noqa: PLC0415
+
+    class Broken(Repositories):
+        def get(self, text: str) -> Any:
+            raise RuntimeError("boom")
+
+    service = ArtifactService(Broken(TransferOptions()))
+    request = pb.IsDirectoryRequest(artifact=pb.Artifact(
+        plugin=pb.PluginArtifact(name="aa", configuration="{}", key="k")))
+    response = await service.IsDirectory(request, None)  # type: ignore[arg-type]
+    assert response.error == "internal error in the artifacts-async plugin (RuntimeError: boom)"
+    assert not response.is_directory
+    frames = [f async for f in service.OpenStream(
+        pb.OpenStreamRequest(artifact=request.artifact), None)]  # type: ignore[arg-type]
+    assert [f.error for f in frames] == [response.error]
+    assert any(r.exc_info for r in caplog.records if "boom" in r.getMessage())
