@@ -38,6 +38,14 @@ def memory_kib(pid: int, field: str) -> int:
     raise AssertionError(f"no {field} in /proc/{pid}/status")
 
 
+def read_bytes(pid: int) -> int:
+    """Bytes process `pid` has read so far (`rchar` of /proc/PID/io)."""
+    for line in Path(f"/proc/{pid}/io").read_text().splitlines():
+        if line.startswith("rchar:"):
+            return int(line.split()[1])
+    raise AssertionError(f"no rchar in /proc/{pid}/io")
+
+
 class Plugin:
     """`artifacts-async-argo-plugin SOCKET` started in a fresh short temporary directory
     (socket paths are limited to ~100 bytes), ready once its channel connects."""

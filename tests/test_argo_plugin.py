@@ -7,13 +7,14 @@ import io
 import os
 import tarfile
 import threading
+import time
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from argo_plugin_support import MiB, Plugin, memory_kib
+from argo_plugin_support import MiB, Plugin, memory_kib, read_bytes
 
 from artifacts_async.argo._server import DEFAULT_STATE_DIR, _parser
 
@@ -226,6 +227,20 @@ def test_save_stream_of_200_mib_holds_bounded_memory_and_streams_back_in_frames(
         got = hashlib.sha256()
         sizes = []
         frames = plugin.open_stream("wf/big.bin", config)
+        first = next(frames)
+        got.update(first.data)
+        sizes.append(len(first.data))
+        # Backpressure: while this client reads nothing more, the server reads ahead by
+        # at most gRPC's flow-control window and a few frames, not the whole object. An
+        # absence can only be watched for a while: 2 s, in which the server could read
+        # 200 MiB many times over if nothing held it back.
+        start = read_bytes(plugin.pid)
+        ahead = 0
+        deadline = time.monotonic() + 2
+        while time.monotonic() < deadline:
+            ahead = max(ahead, read_bytes(plugin.pid) - start)
+            time.sleep(0.05)
+        assert ahead < 32 * MiB, f"the server read {ahead // MiB} MiB ahead of its client"
         for frame in frames:
             assert not frame.error
             if frame.is_end:
