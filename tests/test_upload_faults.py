@@ -358,25 +358,6 @@ async def test_cleanup_that_stalls_is_bounded(tmp_path: Path, memory_store_name:
     assert ("abort_upload", "wf/p/f", None) in driver.calls
 
 
-async def test_a_cancelled_local_put_leaves_no_temporary_file(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A put cancelled after its temporary file was written removes that file."""
-    import aiofiles.os  # noqa: PLC0415
-
-    scope = anyio.CancelScope()
-
-    async def cancelled_replace(*args: Any) -> None:
-        scope.cancel()
-        await anyio.lowlevel.checkpoint()
-
-    monkeypatch.setattr(aiofiles.os, "replace", cancelled_replace)
-    driver = LocalDriver(tmp_path / "repo")
-    with scope:
-        await driver.put("k", b"data", checksums=PartChecksums(), metadata={})
-    assert scope.cancelled_caught
-    assert list((tmp_path / "repo" / ".artifacts-async" / "tmp").iterdir()) == []
-
-
 async def test_an_upload_the_journal_could_not_record_is_aborted(
         tmp_path: Path, memory_store_name: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """If journaling a started upload fails, the upload is aborted, not left behind."""
