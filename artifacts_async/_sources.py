@@ -103,7 +103,11 @@ class StreamSource:
     """A stream of chunks of unknown size (an archive being written)."""
 
     def __init__(
-        self, chunks: AsyncIterator[bytes], fingerprint: str, path: Path, tree: str
+        self,
+        chunks: AsyncIterator[bytes],
+        fingerprint: str,
+        path: Path | None = None,
+        tree: str = "",
     ) -> None:
         self._chunks = chunks
         self._pending = memoryview(b"")
@@ -115,6 +119,9 @@ class StreamSource:
 
     async def check_unchanged(self) -> None:
         # One stat per file of the tree, against the fingerprint taken before archiving.
+        # A stream that is not an archive of a tree (`save_stream`) has nothing to check.
+        if self._path is None:
+            return
         try:
             tree = await anyio.to_thread.run_sync(tree_fingerprint, self._path)
         except FileNotFoundError:

@@ -83,7 +83,7 @@ async def test_a_stalled_request_body_is_cut_and_retried(
     faults = Faults(stall=1.0, direction="request", after_bytes=(20_000, 20_000), max_faults=1)
     # moto answers HTTP/1.0, one request per connection: the first request large enough
     # stalls in its body (two parts in flight may both stall).
-    options = _options(request_timeout=1.0, min_throughput=20 * MiB)
+    options = _options(request_timeout=2.0, min_throughput=20 * MiB)
     async with FaultProxy(moto_endpoint, faults=faults) as proxy:
         with anyio.fail_after(30):
             async with aa.Artifacts(_config(proxy.endpoint, bucket), options=options) as arts:
@@ -143,7 +143,7 @@ async def test_uploads_through_faults_end_identical_or_typed(
 async def test_cancelled_saves_leak_nothing_and_rerun(
     moto_endpoint: str, bucket: str, tmp_path: Path, boto: Any, kind: str
 ) -> None:
-    """Saves cancelled at seeded random times end within a second, leave no task, busy
+    """Saves cancelled at seeded random times end promptly, leave no task, busy
     thread or upload the journal does not know about, and a rerun succeeds."""
     source = tmp_path / "src"
     if kind == "file":
@@ -159,23 +159,29 @@ async def test_cancelled_saves_leak_nothing_and_rerun(
     config = _config(moto_endpoint, bucket)
     rng = random.Random(kind)
     cancelled = 0
-    for _ in range(3):
-        tasks = set(asyncio.all_tasks())
-        with anyio.CancelScope() as scope:
-            scope.deadline = anyio.current_time() + rng.uniform(0.0, 0.4)
-            async with aa.Artifacts(config, options=options) as arts:
+    (tmp_path / "warm").write_bytes(b"w")
+    warm = aa.OutputArtifact(name="warm", path=tmp_path / "warm", archive=aa.Archive.none())
+    async with aa.Artifacts(config, options=options) as arts:
+        # The driver's first request also builds its SDK client (a second or so on a busy
+        # machine); a start request in flight is waited for, so warm the client first.
+        assert (await arts.save_outputs([warm], context=CONTEXT)).ok
+        for _ in range(3):
+            tasks = set(asyncio.all_tasks())
+            with anyio.CancelScope() as scope:
+                scope.deadline = anyio.current_time() + rng.uniform(0.0, 0.4)
                 await arts.save_outputs([output], context=CONTEXT)
-        if scope.cancelled_caught:
-            cancelled += 1
-            assert anyio.current_time() - scope.deadline < 1.0
-        await anyio.lowlevel.checkpoint()
-        assert set(asyncio.all_tasks()) - tasks == set()
-        assert anyio.to_thread.current_default_thread_limiter().borrowed_tokens == 0
-        journal = Journal(tmp_path / "state" / "uploads.sqlite3")
-        journaled = {upload_id for _, upload_id in await journal.targets()}
-        journal.close()
-        pending = boto.list_multipart_uploads(Bucket=bucket).get("Uploads", [])
-        assert {u["UploadId"] for u in pending} <= journaled
+            if scope.cancelled_caught:
+                cancelled += 1
+                # Prompt: see CANCEL_BOUND in the core's tests/test_cancel_saves.py.
+                assert anyio.current_time() - scope.deadline < 2.0
+            await anyio.lowlevel.checkpoint()
+            assert set(asyncio.all_tasks()) - tasks == set()
+            assert anyio.to_thread.current_default_thread_limiter().borrowed_tokens == 0
+            journal = Journal(tmp_path / "state" / "uploads.sqlite3")
+            journaled = {upload_id for _, upload_id in await journal.targets()}
+            journal.close()
+            pending = boto.list_multipart_uploads(Bucket=bucket).get("Uploads", [])
+            assert {u["UploadId"] for u in pending} <= journaled
     assert cancelled
     async with aa.Artifacts(config, options=options) as arts:
         result = await arts.save_outputs([output], context=CONTEXT)
