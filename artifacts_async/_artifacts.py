@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
+from contextlib import aclosing, asynccontextmanager
 from datetime import timedelta
 from types import TracebackType
-from typing import final
+from typing import cast, final
 
 import anyio
 import attrs
@@ -31,6 +32,7 @@ from ._exceptions import (
 from ._gc import GCEvent, GCReport, collect_garbage, sweep_orphans
 from ._journal import Journal, default_state_dir
 from ._ledger import Ledger
+from ._observe import SaveObserver
 from ._options import TransferOptions
 from ._planning import plan_inputs, plan_outputs
 from ._records import ArtifactRecord, ArtifactStatus
@@ -161,7 +163,10 @@ class Artifacts:
            the others. A missing path fails a required artifact and skips an optional one.
         4. Calls `on_complete` once with the final records and returns them.
         """
+        observer = SaveObserver(on_progress)  # logs and traces; refuses an async on_progress
+        on_progress = observer
         planned = plan_outputs(outputs, context=context, config=self.config)
+        on_complete = observer.begin(planned, on_complete)
         await call(on_report, ReportDetails(records=planned))
         engine = UploadEngine(
             self.options,
@@ -299,11 +304,40 @@ class Artifacts:
         """Stream a stored object's bytes (as stored: archives are not unpacked).
 
         Reading it whole checks the record's checksum at the end (`IntegrityError`).
+        Prefer `stream()`: it closes the download at a known point when you stop early.
         """
         driver = await self.driver(record.location.repository)
         async for chunk in verified_stream(driver, record, offset=offset, length=length,
                                            verify=verify, options=self.options):
             yield chunk
+
+    @asynccontextmanager
+    async def stream(
+        self,
+        record: ArtifactRecord,
+        *,
+        offset: int = 0,
+        length: int | None = None,
+        verify: bool = True,
+    ) -> AsyncIterator[AsyncIterator[bytes]]:
+        """Stream a stored object's bytes; leaving the block closes the download.
+
+        ```python
+        async with artifacts.stream(record) as chunks:
+            async for chunk in chunks:
+                ...
+        ```
+
+        The bytes are as stored (archives are not unpacked). Reading it whole checks the
+        record's checksum after the last chunk (`IntegrityError`). Stopping early is safe:
+        the backend read is closed when the block exits, not when garbage is collected.
+        """
+        driver = await self.driver(record.location.repository)
+        chunks = cast(AsyncGenerator[bytes, None], verified_stream(
+            driver, record, offset=offset, length=length, verify=verify, options=self.options
+        ))
+        async with aclosing(chunks):
+            yield chunks
 
     async def collect_garbage(
         self,

@@ -11,9 +11,10 @@ import pytest
 
 import artifacts_async
 import artifacts_async.abc
+import artifacts_async.sync
 
 
-@pytest.mark.parametrize("module", [artifacts_async, artifacts_async.abc])
+@pytest.mark.parametrize("module", [artifacts_async, artifacts_async.abc, artifacts_async.sync])
 def test_all_is_the_public_surface(module: object) -> None:
     """Every public name is in __all__, __all__ is sorted, and names resolve."""
     exported = set(module.__all__)  # type: ignore[attr-defined]
@@ -35,7 +36,7 @@ def test_value_classes_are_final() -> None:
     """Concrete public classes are @final (subclassing them is not supported)."""
     for name in ["Archive", "ArtifactRecord", "Artifacts", "Context", "InputArtifact",
                  "Location", "OutputArtifact", "ProgressEvent", "ReportDetails", "Repository",
-                 "RepositoryConfig", "SaveResult", "TransferOptions"]:
+                 "RepositoryConfig", "SaveResult", "SyncArtifacts", "TransferOptions"]:
         cls = getattr(artifacts_async, name)
         assert getattr(cls, "__final__", False), name
     assert typing.get_type_hints(artifacts_async.Artifacts.save_outputs)
