@@ -27,6 +27,9 @@ from ._telemetry import Telemetry
 __all__ = ["SaveObserver", "check_progress_callback"]
 
 log = logging.getLogger("artifacts_async.save")
+# A library adds no handler of its own but this one, so nothing reaches Python's last-resort
+# stderr handler when the application has not configured logging.
+logging.getLogger("artifacts_async").addHandler(logging.NullHandler())
 
 
 def keys_at_info() -> bool:
