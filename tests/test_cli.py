@@ -268,3 +268,18 @@ def test_errors_are_one_line_with_exit_codes(work: Path) -> None:
     missing = run("--config", "repos.toml", "save", "gone=out/nothing", *CTX, cwd=work,
                   check=1)
     assert "failed" in missing.stdout.decode()
+
+
+def test_json_logs_for_a_pod(work: Path) -> None:
+    """--log-level info --log-json: every stderr line is a JSON log record with fields."""
+    result = run("--config", "repos.toml", "-q", "--log-level", "info", "--log-json", "save",
+                 "model=out/model.bin", *CTX, cwd=work)
+    records = [json.loads(line) for line in result.stderr.decode().splitlines()]
+    assert [r["event"] for r in records] == ["artifact.planned", "artifact.stored"]
+    stored = records[1]
+    assert stored["logger"] == "artifacts_async.save"
+    assert stored["level"] == "INFO"
+    assert stored["artifact"] == "model"
+    assert stored["size"] > 3 * 1024 * 1024
+    assert "key" not in stored
+    assert "train/u1" not in result.stderr.decode()  # keys stay out of INFO logs

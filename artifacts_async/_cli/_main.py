@@ -23,6 +23,7 @@ from .._exceptions import (
     MissingInputError,
 )
 from ._inputs import CONFIG_ENV, load_config
+from ._logs import configure as configure_logging
 
 
 class ExitCode(enum.IntEnum):
@@ -107,15 +108,21 @@ Exit codes: 0 all done; 1 some artifacts failed (or a check failed);
                    "lines on stderr.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress and no result text.")
 @click.option("--debug", is_flag=True, help="Print tracebacks with errors.")
+@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]),
+              default="warning", show_default=True, envvar="ARTIFACTS_ASYNC_LOG_LEVEL",
+              help="Library log level (stderr). [env ARTIFACTS_ASYNC_LOG_LEVEL]")
+@click.option("--log-json", is_flag=True, envvar="ARTIFACTS_ASYNC_LOG_JSON",
+              help="Logs as JSON lines, for log collectors. [env ARTIFACTS_ASYNC_LOG_JSON]")
 @click.version_option(package_name="artifacts-async")
 @click.pass_context
-def cli(ctx: click.Context, config_path: str | None, json_mode: bool, quiet: bool,
-        debug: bool) -> None:
+def cli(ctx: click.Context, /, *, config_path: str | None, json_mode: bool, quiet: bool,
+        debug: bool, log_level: str, log_json: bool) -> None:
     """Move a workflow step's artifacts to and from object storage.
 
     The `argo-plugin` command (an Argo Workflows artifact plugin server) is provided by
     the Argo integration when it is installed.
     """
+    configure_logging(log_level, as_json=log_json)
     ctx.obj = State(config_path=config_path, json=json_mode, quiet=quiet, debug=debug)
 
 
