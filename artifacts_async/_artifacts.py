@@ -39,6 +39,7 @@ from ._records import ArtifactRecord, ArtifactStatus
 from ._registry import create_driver
 from ._sources import open_source
 from ._specs import Context, InputArtifact, OutputArtifact
+from ._telemetry import count_gc, trace_driver, traced
 from ._transfer import UploadEngine
 from .abc import Driver, PendingUpload
 
@@ -133,6 +134,7 @@ class Artifacts:
                 repo = self.config.get(repository)
                 settings = repo.driver_settings()
                 driver = await anyio.to_thread.run_sync(create_driver, repo.driver, settings)
+                driver = trace_driver(driver, repo.driver)
                 self._drivers[repository] = driver
                 self._owned.append(driver)
             return self._drivers[repository]
@@ -145,6 +147,7 @@ class Artifacts:
             self._journal = Journal(state / "uploads.sqlite3")
         return self._journal
 
+    @traced("save")
     async def save_outputs(
         self,
         outputs: Sequence[OutputArtifact],
@@ -242,6 +245,7 @@ class Artifacts:
             location=attrs.evolve(record.location, url=driver.describe(record.location.key)),
         )
 
+    @traced("load")
     async def load_inputs(
         self,
         inputs: Sequence[InputArtifact],
@@ -339,6 +343,7 @@ class Artifacts:
         async with aclosing(chunks):
             yield chunks
 
+    @traced("collect_garbage", on_result=count_gc)
     async def collect_garbage(
         self,
         records: Sequence[ArtifactRecord],

@@ -1,17 +1,25 @@
-"""Optional OpenTelemetry spans and metrics for saves (no cost when it is not installed).
+"""Optional OpenTelemetry (extra `artifacts-async[otel]`), at no cost when not installed.
 
-Filled in by `_otel.py` when `opentelemetry-api` can be imported; otherwise every hook is
-a no-op method of this base class.
+Without `opentelemetry-api`, `Telemetry.get()` is a shared object whose hooks do nothing,
+`traced` returns the function it decorates unchanged and `trace_driver` returns the driver
+itself. With it, `_otel.py` supplies spans and metrics.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+import os
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, ParamSpec, TypeVar
 
 from ._events import ProgressEvent
 from ._records import ArtifactRecord
+from .abc import Driver
 
-__all__ = ["Telemetry"]
+__all__ = ["Telemetry", "trace_driver", "traced"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 class Telemetry:
@@ -20,7 +28,10 @@ class Telemetry:
     @staticmethod
     def get() -> Telemetry:
         """A fresh recorder for one save: OpenTelemetry's if installed, else a no-op."""
-        return _NOOP
+        if _otel is None:
+            return _NOOP
+        keys = os.environ.get("ARTIFACTS_ASYNC_LOG_KEYS", "").lower() in ("1", "true", "yes")
+        return _otel.OtelTelemetry(keys=keys)
 
     def save_started(self, records: Sequence[ArtifactRecord]) -> None:
         """The save planned `records`."""
@@ -43,3 +54,44 @@ class Telemetry:
 
 
 _NOOP = Telemetry()
+
+try:
+    from . import _otel
+except ImportError:  # opentelemetry-api is not installed: everything stays a no-op
+    _otel = None  # type: ignore[assignment]
+
+
+def traced(
+    name: str, *, on_result: Callable[[Any], None] | None = None
+) -> Callable[[Callable[P, Awaitable[R]]], Callable[P, Awaitable[R]]]:
+    """Run an async method in a span `artifacts_async.<name>` (when OpenTelemetry is here)."""
+
+    def decorate(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+        if _otel is None:
+            return fn
+        otel = _otel
+
+        @functools.wraps(fn)
+        async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+            with otel.tracer().start_as_current_span(f"artifacts_async.{name}"):
+                result = await fn(*args, **kwargs)
+            if on_result is not None:
+                on_result(result)
+            return result
+
+        return wrapper
+
+    return decorate
+
+
+def count_gc(report: Any) -> None:
+    """Count GC outcomes (a no-op without OpenTelemetry)."""
+    if _otel is not None:
+        _otel.count_gc(report)
+
+
+def trace_driver(driver: Driver, name: str) -> Driver:
+    """`driver` with a span per request (itself without OpenTelemetry)."""
+    if _otel is None:
+        return driver
+    return _otel.TracedDriver(driver, name)
