@@ -15,7 +15,7 @@ want="$(cat "${projects[@]}" | sha256sum | cut -d' ' -f1)"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "installing artifacts-async and its drivers into .venv"
   .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-  args=(-e ".[test,cli]")
+  args=(-e ".[test,cli,docs]")
   for project in drivers/*/pyproject.toml; do
     args+=(-e "$(dirname "$project")[test]")
   done
