@@ -157,6 +157,10 @@ class TracedDriver:
     def from_settings(cls, settings: Mapping[str, Any]) -> Self:
         raise NotImplementedError("wrap a driver instance instead")
 
+    def __getattr__(self, name: str) -> Any:
+        # A driver's own extras (settings, clients) stay reachable through the wrapper.
+        return getattr(self.inner, name)
+
     @property
     def limits(self) -> DriverLimits:
         return self.inner.limits

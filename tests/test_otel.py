@@ -19,6 +19,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import artifacts_async as aa
+from artifacts_async._drivers._memory import MemoryDriver
 
 MiB = 1024 * 1024
 CTX = aa.Context(workflow_name="wf", workflow_uid="u", pod_name="p",
@@ -129,6 +130,11 @@ async def test_spans_and_metrics_of_one_save(
     assert reads
     assert {parent_of(s) for s in reads} == {span_id(load)}
     assert [s.name for s in later].count("artifacts_async.collect_garbage") == 1
+
+    async with aa.Artifacts(config) as artifacts:
+        wrapped = await artifacts.driver("mem")
+        # The tracing wrapper still exposes the driver's own attributes.
+        assert wrapped.store is MemoryDriver.get_store(memory_store_name)  # type: ignore[attr-defined]
 
     metric = sums(reader)
     attrs = (("artifacts_async.driver", "memory"), ("artifacts_async.repository", "mem"))
