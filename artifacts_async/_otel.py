@@ -21,7 +21,7 @@ from opentelemetry.trace import Span, Status, StatusCode
 
 from ._events import ProgressEvent
 from ._records import ArtifactRecord
-from ._telemetry import Telemetry
+from ._telemetry_api import TelemetryHooks
 from .abc import (
     DeleteOutcome,
     Driver,
@@ -61,7 +61,7 @@ def tracer() -> trace.Tracer:
     return trace.get_tracer("artifacts_async")
 
 
-class OtelTelemetry(Telemetry):
+class OtelTelemetry(TelemetryHooks):
     """One save's artifact spans and metrics."""
 
     def __init__(self, *, keys: bool) -> None:

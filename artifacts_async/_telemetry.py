@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from typing import Any, ParamSpec, TypeVar
 
-from ._events import ProgressEvent
-from ._records import ArtifactRecord
+from ._telemetry_api import TelemetryHooks
 from .abc import Driver
 
 __all__ = ["Telemetry", "trace_driver", "traced"]
@@ -23,37 +22,18 @@ R = TypeVar("R")
 
 
 class Telemetry:
-    """The hooks a save calls; this base class does nothing."""
+    """Chooses the telemetry of a save."""
 
     @staticmethod
-    def get() -> Telemetry:
+    def get() -> TelemetryHooks:
         """A fresh recorder for one save: OpenTelemetry's if installed, else a no-op."""
         if _otel is None:
             return _NOOP
         keys = os.environ.get("ARTIFACTS_ASYNC_LOG_KEYS", "").lower() in ("1", "true", "yes")
         return _otel.OtelTelemetry(keys=keys)
 
-    def save_started(self, records: Sequence[ArtifactRecord]) -> None:
-        """The save planned `records`."""
 
-    def save_ended(self, records: Sequence[ArtifactRecord]) -> None:
-        """Every upload of the save has ended."""
-
-    def artifact_started(self, artifact: str, record: ArtifactRecord | None,
-                         size: int | None) -> None:
-        """One artifact's upload began."""
-
-    def part_done(self, artifact: str, event: ProgressEvent) -> None:
-        """One part was stored."""
-
-    def retry(self, artifact: str) -> None:
-        """One request was retried."""
-
-    def artifact_ended(self, artifact: str, *, size: int | None, error: str | None) -> None:
-        """One artifact's upload ended (stored when `error` is None)."""
-
-
-_NOOP = Telemetry()
+_NOOP = TelemetryHooks()
 
 try:
     from . import _otel

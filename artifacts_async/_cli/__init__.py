@@ -10,7 +10,9 @@ __all__ = ["main"]
 def main() -> None:
     """Entry point of the `artifacts-async` console script."""
     try:
-        from ._main import cli  # noqa: PLC0415 - click and rich are an optional extra
+        # click and rich are an optional extra; the command modules register on `cli`.
+        from . import _admin, _transfers  # noqa: F401, PLC0415
+        from ._main import cli  # noqa: PLC0415
     except ImportError as exc:  # pragma: no cover - the tests install the extra
         print(f"artifacts-async: the command line needs click and rich ({exc}): "
               "pip install 'artifacts-async[cli]'", file=sys.stderr)

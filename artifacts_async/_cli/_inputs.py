@@ -13,9 +13,10 @@ from typing import Any
 
 import yaml
 
-from .._config import RepositoryConfig, parse_archive
+from .._config import RepositoryConfig
 from .._exceptions import ConfigurationError
 from .._records import ArtifactRecord
+from .._repository import parse_archive
 from .._specs import Archive, Context, GCStrategy, InputArtifact, OutputArtifact
 
 CONFIG_ENV = "ARTIFACTS_ASYNC_CONFIG"
@@ -36,7 +37,7 @@ def load_config(path: str | None) -> RepositoryConfig:
                 if not p.name.startswith(".") and p.is_file()}
         if not data:
             raise ConfigurationError(f"{where} is an empty directory, not a mounted ConfigMap")
-        return RepositoryConfig.from_dict(data)
+        return RepositoryConfig.from_argo(data)
     return RepositoryConfig.load(where)
 
 

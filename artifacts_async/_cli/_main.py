@@ -130,7 +130,3 @@ def usage_error(message: str) -> NoReturn:
     """Exit 2 with one line, as click does for bad flags."""
     print(f"artifacts-async: error: {message}", file=sys.stderr)
     raise SystemExit(int(ExitCode.USAGE))
-
-
-# The commands register themselves on `cli` when their modules are imported.
-from . import _admin, _transfers  # noqa: E402, F401 - registration
