@@ -10,13 +10,16 @@ code): the caller's thread only waits, it never has to run a loop itself.
 from __future__ import annotations
 
 import functools
+import queue
+import threading
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import contextmanager
 from datetime import timedelta
 from types import TracebackType
 from typing import final
 
-from anyio.from_thread import BlockingPortal, start_blocking_portal
+import anyio
+from anyio.from_thread import BlockingPortal
 
 from ._artifacts import Artifacts, LoadResult, SaveResult
 from ._config import RepositoryConfig
@@ -31,6 +34,33 @@ from .abc import Driver, PendingUpload
 __all__ = ["SyncArtifacts"]
 
 _END = object()
+
+
+def _start_loop(backend: str) -> tuple[threading.Thread, BlockingPortal | None]:
+    """An event loop with a blocking portal, in a daemon thread.
+
+    A daemon thread (not anyio's `start_blocking_portal`, whose worker is joined at exit)
+    so that a script that forgets `close()` still exits instead of hanging.
+    """
+    ready: queue.Queue[BlockingPortal | BaseException] = queue.Queue()
+
+    async def serve() -> None:
+        async with BlockingPortal() as portal:
+            ready.put(portal)
+            await portal.sleep_until_stopped()
+
+    def run() -> None:
+        try:
+            anyio.run(serve, backend=backend)
+        except BaseException as exc:  # pragma: no cover - a backend that cannot start
+            ready.put(exc)
+
+    thread = threading.Thread(target=run, name="artifacts-async-sync", daemon=True)
+    thread.start()
+    portal = ready.get()
+    if isinstance(portal, BaseException):  # pragma: no cover
+        raise portal
+    return thread, portal
 
 
 async def _next_chunk(chunks: AsyncIterator[bytes]) -> bytes | object:
@@ -49,8 +79,8 @@ class SyncArtifacts:
         result = artifacts.save_outputs(outputs, context=context, on_report=report)
     ```
 
-    The async core runs on an event loop owned by this object, in a thread of its own,
-    started here and stopped by `close()` (or leaving the `with` block). Callbacks keep
+    The async core runs on an event loop owned by this object, in a (daemon) thread of its
+    own, started here and stopped by `close()` (or leaving the `with` block). Callbacks keep
     their meaning (`on_report` fires once, before any byte moves) and may be sync or
     async; they run on that loop's thread, so a callback must not call back into this
     object. Methods may be called from any thread, including one running an event loop
@@ -66,10 +96,7 @@ class SyncArtifacts:
         backend: str = "asyncio",
     ) -> None:
         self.config = config
-        self._portal_cm: AbstractContextManager[BlockingPortal] = start_blocking_portal(
-            backend
-        )
-        self._portal: BlockingPortal | None = self._portal_cm.__enter__()
+        self._thread, self._portal = _start_loop(backend)
         self._artifacts = Artifacts(config, options=options, drivers=drivers)
 
     @property
@@ -96,7 +123,8 @@ class SyncArtifacts:
         try:
             portal.call(self._artifacts.aclose)
         finally:
-            self._portal_cm.__exit__(None, None, None)
+            portal.call(portal.stop)
+            self._thread.join()
 
     def _running(self) -> BlockingPortal:
         if self._portal is None:

@@ -61,8 +61,8 @@ def test_help_lists_every_command_and_exit_codes(work: Path) -> None:
         assert f"  {command} " in text, command
     assert "2 usage or configuration error" in text
     assert "argo-plugin" in text
-    for command in ("save", "load", "cat", "ls", "stat", "gc", "sweep", "render-key"):
-        assert "Usage: artifacts-async" in run(command, "--help", cwd=work).stdout.decode()
+    # Each command's own help (the other commands run for real in the tests below).
+    assert "--report-file" in run("save", "--help", cwd=work).stdout.decode()
     assert "--connect" in run("config", "check", "--help", cwd=work).stdout.decode()
 
 

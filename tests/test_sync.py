@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import subprocess
+import sys
 import threading
 from collections.abc import AsyncIterator
 from contextlib import closing
@@ -224,3 +226,19 @@ async def test_async_on_progress_is_refused(tmp_path: Path, memory_store_name: s
                 await artifacts.save_outputs(spec, context=CTX,
                                              on_progress=callback)  # type: ignore[arg-type]
     assert not MemoryDriver.get_store(memory_store_name).objects
+
+
+def test_a_script_that_forgets_close_still_exits(tmp_path: Path) -> None:
+    """The loop thread is a daemon: a script without close() exits instead of hanging."""
+    script = tmp_path / "forgets.py"
+    script.write_text(
+        "import artifacts_async as aa\n"
+        "from artifacts_async.sync import SyncArtifacts\n"
+        "config = aa.RepositoryConfig.from_dict("
+        "{'repositories': {'m': {'driver': 'memory'}}})\n"
+        "artifacts = SyncArtifacts(config)\n"
+        "print('leaving')\n"
+    )
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, timeout=60,
+                            check=False)
+    assert (result.returncode, result.stdout) == (0, b"leaving\n")
