@@ -247,6 +247,9 @@ def test_config_check_file_and_mounted_configmap(work: Path) -> None:
     assert "default (default): driver s3" in text
     assert "http://minio:9000" in text
     assert "SecretRef(kubernetes:minio-creds/accesskey)" in text
+    (mounted / "oss").write_text("oss:\n  bucket: b\n")
+    unusable = run("--config", str(mounted), "--json", "config", "check", cwd=work, check=1)
+    assert set(out_json(unusable)["unusable"]) == {"oss"}
     broken = work / "broken.toml"
     broken.write_text('[repositories.x]\ndriver = "nosuch"\n')
     result = run("--config", str(broken), "config", "check", cwd=work, check=1)

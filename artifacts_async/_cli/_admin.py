@@ -273,7 +273,8 @@ def _describe(config: RepositoryConfig) -> list[dict[str, Any]]:
 def config_check(state: State, /, *, connect: bool) -> None:
     """Parse the config and say what each repository resolves to (no secrets).
 
-    Exits 1 when a driver is not installed or (with --connect) a backend is not usable.
+    Exits 1 when a driver is not installed, an Argo ConfigMap entry cannot be used, or
+    (with --connect) a backend is not usable.
     """
 
     async def work() -> int:
@@ -307,8 +308,17 @@ def config_check(state: State, /, *, connect: bool) -> None:
                                else f"[red]not usable: {row['problem']}")
                     console.print(f"  {'connect':12} {verdict}")
 
-        state.emit({"repositories": rows, "default": cfg.default}, show)
-        bad = any(not r["driver_installed"] or r.get("reachable") is False for r in rows)
+        unusable = dict(cfg.unusable)
+
+        def show_all(console: Console) -> None:
+            show(console)
+            for name, reason in sorted(unusable.items()):
+                console.print(f"[bold]{name}[/bold]: [red]unusable[/red]: {reason}")
+
+        state.emit({"repositories": rows, "default": cfg.default, "unusable": unusable},
+                   show_all)
+        bad = bool(unusable) or any(not r["driver_installed"] or r.get("reachable") is False
+                                    for r in rows)
         return int(ExitCode.FAILED if bad else ExitCode.OK)
 
     state.run(work)
