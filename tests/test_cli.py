@@ -60,7 +60,9 @@ def test_help_lists_every_command_and_exit_codes(work: Path) -> None:
                     "config"):
         assert f"  {command} " in text, command
     assert "2 usage or configuration error" in text
-    assert "argo-plugin" in text
+    assert "  argo-plugin " in text
+    plugin = run("argo-plugin", "--help", cwd=work).stdout.decode()
+    assert "usage: artifacts-async argo-plugin" in plugin
     # Each command's own help (the other commands run for real in the tests below).
     assert "--report-file" in run("save", "--help", cwd=work).stdout.decode()
     assert "--connect" in run("config", "check", "--help", cwd=work).stdout.decode()

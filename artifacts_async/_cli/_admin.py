@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import uuid
 from contextlib import closing
 from typing import Any
@@ -323,3 +324,18 @@ def config_check(state: State, /, *, connect: bool) -> None:
 
     state.run(work)
 
+
+
+@cli.command(name="argo-plugin", add_help_option=False,
+             context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def argo_plugin(args: tuple[str, ...]) -> None:
+    """Serve the Argo Workflows artifact plugin (same as `artifacts-async-argo-plugin`;
+    `artifacts-async argo-plugin --help` lists its options)."""
+    try:
+        from ..argo import main  # noqa: PLC0415 - grpcio is the optional `argo` extra
+    except ImportError as exc:  # pragma: no cover - the tests install the extra
+        print(f"artifacts-async: error: the Argo plugin needs its extra ({exc}): "
+              "pip install 'artifacts-async[argo]'", file=sys.stderr)
+        raise SystemExit(int(ExitCode.USAGE)) from None
+    raise SystemExit(main(list(args), prog="artifacts-async argo-plugin"))

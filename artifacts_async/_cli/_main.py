@@ -117,12 +117,9 @@ Exit codes: 0 all done; 1 some artifacts failed (or a check failed);
 @click.pass_context
 def cli(ctx: click.Context, /, *, config_path: str | None, json_mode: bool, quiet: bool,
         debug: bool, log_level: str, log_json: bool) -> None:
-    """Move a workflow step's artifacts to and from object storage.
-
-    The `argo-plugin` command (an Argo Workflows artifact plugin server) is provided by
-    the Argo integration when it is installed.
-    """
-    configure_logging(log_level, as_json=log_json)
+    """Move a workflow step's artifacts to and from object storage."""
+    if ctx.invoked_subcommand != "argo-plugin":  # the plugin server sets up its own logs
+        configure_logging(log_level, as_json=log_json)
     ctx.obj = State(config_path=config_path, json=json_mode, quiet=quiet, debug=debug)
 
 
