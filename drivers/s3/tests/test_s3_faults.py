@@ -112,7 +112,7 @@ async def test_uploads_through_faults_end_identical_or_typed(
         (tmp_path / name).write_bytes(content)
     outputs = [aa.OutputArtifact(name=n, path=tmp_path / n, archive=aa.Archive.none())
                for n in files]
-    faults = Faults(reset=0.15, stall=0.1, close=0.1, after_bytes=(0, 400_000))
+    faults = Faults(reset=0.3, stall=0.1, close=0.2, after_bytes=(0, 60_000))
     options = _options(request_timeout=1.0, min_throughput=20 * MiB)
     outcomes: list[str] = []
     fired = 0
