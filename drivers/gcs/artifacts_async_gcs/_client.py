@@ -101,8 +101,9 @@ def _key_json(settings: GCSSettings) -> io.StringIO | None:
     if ref is None:
         return None
     value = ref.resolve()
-    if not value.lstrip().startswith("{"):
-        # The reference holds a path (GOOGLE_APPLICATION_CREDENTIALS style).
+    if ref.kind == "env" and not value.lstrip().startswith("{"):
+        # The variable holds a path (GOOGLE_APPLICATION_CREDENTIALS style); a file or a
+        # mounted Kubernetes secret holds the key itself.
         try:
             value = Path(value).read_text(encoding="utf-8")
         except OSError as exc:
