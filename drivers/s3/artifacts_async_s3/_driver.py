@@ -432,11 +432,6 @@ class S3Driver:
         S3 reports a key as deleted whether or not it existed, so `existed` is None
         ("not known") for every deleted key; a key S3 refused carries its error.
         """
-        if len(keys) > self._limits.delete_batch_size:
-            raise ConfigurationError(
-                f"s3 driver: {len(keys)} keys in one delete, at most "
-                f"{self._limits.delete_batch_size} (S3's DeleteObjects limit)"
-            )
         if not keys:
             return []
         unique = list(dict.fromkeys(keys))
