@@ -25,7 +25,6 @@ from uuid import uuid4
 import aiohttp
 import anyio
 import anyio.to_thread
-import crc32c
 
 from artifacts_async import (
     ArtifactError,
@@ -42,6 +41,7 @@ from artifacts_async.abc import (
     PartChecksums,
     PendingUpload,
     UploadedPart,
+    crc32c,
 )
 
 from ._batch import MAX_CALLS, encode_deletes, parse_answers
@@ -186,8 +186,8 @@ class GCSDriver:
         """The CRC32C to declare for `data` (computed here if the caller did not)."""
         if checksums.crc32c is not None:
             return checksums.crc32c
-        value = await anyio.to_thread.run_sync(crc32c.crc32c, data)
-        return int(value).to_bytes(4, "big")
+        value = await anyio.to_thread.run_sync(crc32c, data)
+        return value.to_bytes(4, "big")
 
     async def _insert(
         self, name: str, data: bytes | bytearray, crc: bytes, metadata: Mapping[str, str]

@@ -49,7 +49,7 @@ async def test_argo_configmap_round_trip(
     monkeypatch.setenv("ARTIFACTS_ASYNC_SECRETS_DIR", str(secrets))
     monkeypatch.setenv("STORAGE_EMULATOR_HOST", gcs_endpoint)
     data: dict[str, Any] = yaml.safe_load(ARGO_CONFIGMAP.replace("BUCKET", bucket))
-    config = aa.RepositoryConfig.from_dict(data)
+    config = aa.RepositoryConfig.from_argo(data)
 
     repository = config.get(None)
     assert repository.driver == "gcs"
