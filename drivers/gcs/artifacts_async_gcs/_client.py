@@ -29,7 +29,7 @@ from artifacts_async import ConfigurationError, PermissionDeniedError, Transient
 
 from ._settings import GCSSettings
 
-__all__ = ["Client", "open_client"]
+__all__ = ["Client", "ensure_bucket", "open_client"]
 
 logger = logging.getLogger("artifacts_async_gcs")
 
@@ -207,3 +207,33 @@ async def open_client(settings: GCSSettings) -> Client:
         "unauthenticated" if settings.unauthenticated else "with a token",
     )
     return Client(settings)
+
+
+async def ensure_bucket(client: Client) -> None:
+    """Fail early, naming the bucket, when it does not exist (or create it)."""
+    settings = client.settings
+    try:
+        await client.storage.get_bucket_metadata(
+            settings.bucket, timeout=client.timeout,  # type: ignore[arg-type]  # a ClientTimeout is passed through
+        )
+        return
+    except aiohttp.ClientResponseError as exc:
+        if exc.status in (401, 403) and not settings.create_bucket:
+            return  # object-only roles may not read the bucket: find out on first use
+        if exc.status != 404:
+            raise
+    if not settings.create_bucket:
+        raise ConfigurationError(
+            f"bucket {settings.bucket!r} does not exist: create it, fix the repository's "
+            "'bucket', or set create_bucket = true"
+        )
+    resource: dict[str, Any] = {"name": settings.bucket}
+    if settings.storage_class is not None:
+        resource["storageClass"] = settings.storage_class
+    project = settings.project or (await client.token.get_project() if client.token else None)
+    try:
+        await client.call_json("POST", "/storage/v1/b", params={"project": project or "_"},
+                               json_body=resource)
+    except aiohttp.ClientResponseError as exc:
+        if exc.status != 409:  # created meanwhile (by another process of ours): fine
+            raise

@@ -13,7 +13,6 @@ What is verified:
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import logging
 from collections.abc import AsyncGenerator, Mapping, Sequence
@@ -30,7 +29,6 @@ from artifacts_async import (
     ArtifactError,
     ArtifactNotFoundError,
     BackendError,
-    ConfigurationError,
     IntegrityError,
 )
 from artifacts_async.abc import (
@@ -46,9 +44,10 @@ from artifacts_async.abc import (
 
 from ._batch import MAX_CALLS, encode_deletes, parse_answers
 from ._body import RelatedBody
-from ._client import Client, open_client
+from ._client import Client, ensure_bucket, open_client
 from ._errors import from_status, map_errors
 from ._layout import Layout, compose_plan
+from ._resources import b64, crc_hex, object_info, timestamp
 from ._settings import GCSSettings
 
 __all__ = ["GCSDriver"]
@@ -64,23 +63,6 @@ _CHUNK = MiB
 _PAGE_SIZE = 1000
 # Compose requests of one level in flight at once.
 _COMPOSE_CONCURRENCY = 8
-
-
-def _b64(crc: bytes) -> str:
-    return base64.b64encode(crc).decode("ascii")
-
-
-def _crc_hex(resource: Mapping[str, Any]) -> str | None:
-    value = resource.get("crc32c")
-    if not value:
-        return None
-    raw = base64.b64decode(value)
-    return raw.hex() if len(raw) == 4 else None
-
-
-def _modified(resource: Mapping[str, Any]) -> datetime | None:
-    stamp = resource.get("updated") or resource.get("timeCreated")
-    return datetime.fromisoformat(stamp.replace("Z", "+00:00")) if stamp else None
 
 
 @final
@@ -143,42 +125,13 @@ class GCSDriver:
                 client = await open_client(self.settings)
                 try:
                     with self._errors():
-                        await self._check_bucket(client)
+                        await ensure_bucket(client)
                 except BaseException:
                     with anyio.CancelScope(shield=True):
                         await client.close()
                     raise
                 self._client = client
             return self._client
-
-    async def _check_bucket(self, client: Client) -> None:
-        """Fail early, naming the bucket, when it does not exist (or create it)."""
-        settings = self.settings
-        try:
-            await client.storage.get_bucket_metadata(
-                settings.bucket, timeout=client.timeout,  # type: ignore[arg-type]  # a ClientTimeout is passed through
-            )
-            return
-        except aiohttp.ClientResponseError as exc:
-            if exc.status in (401, 403) and not settings.create_bucket:
-                return  # object-only roles may not read the bucket: find out on first use
-            if exc.status != 404:
-                raise
-        if not settings.create_bucket:
-            raise ConfigurationError(
-                f"bucket {settings.bucket!r} does not exist: create it, fix the repository's "
-                "'bucket', or set create_bucket = true"
-            )
-        resource: dict[str, Any] = {"name": settings.bucket}
-        if settings.storage_class is not None:
-            resource["storageClass"] = settings.storage_class
-        project = settings.project or (await client.token.get_project() if client.token else None)
-        try:
-            await client.call_json("POST", "/storage/v1/b", params={"project": project or "_"},
-                                   json_body=resource)
-        except aiohttp.ClientResponseError as exc:
-            if exc.status != 409:  # created meanwhile (by another process of ours): fine
-                raise
 
     # -- writes --------------------------------------------------------------------------
 
@@ -195,7 +148,7 @@ class GCSDriver:
         """One multipart (metadata + media) upload of `name`, CRC32C declared."""
         settings = self.settings
         resource: dict[str, Any] = {
-            "name": name, "crc32c": _b64(crc), "contentType": "application/octet-stream",
+            "name": name, "crc32c": b64(crc), "contentType": "application/octet-stream",
         }
         if metadata:
             resource["metadata"] = dict(metadata)
@@ -212,7 +165,7 @@ class GCSDriver:
 
     def _mismatch(self, answer: Mapping[str, Any], size: int, crc: bytes) -> str | None:
         """What GCS stored that differs from what was sent, or None."""
-        stored = _crc_hex(answer)
+        stored = crc_hex(answer)
         if int(answer.get("size", -1)) != size:
             return f"size {answer.get('size')}, sent {size}"
         if stored != crc.hex():
@@ -244,7 +197,7 @@ class GCSDriver:
                     params={"ifGenerationMatch": str(answer.get("generation", ""))},
                 )
             raise IntegrityError(f"{self.describe(key)}: GCS stored something else ({problem})")
-        return self._info(key, answer)
+        return object_info(key, answer)
 
     async def start_upload(self, key: str, *, metadata: Mapping[str, str]) -> str:
         """Write the upload's marker (which keeps `metadata` for the composed object)."""
@@ -302,7 +255,7 @@ class GCSDriver:
                 number = self._layout.part_number(parsed[2]) if parsed else None
                 if number is None:
                     continue
-                crc = _crc_hex(item)
+                crc = crc_hex(item)
                 parts.append(UploadedPart(
                     number=number, size=int(item["size"]), etag=item.get("etag"),
                     checksums={"crc32c": crc} if crc else {},
@@ -379,7 +332,7 @@ class GCSDriver:
             # The object is complete; what is left is found by the orphan sweep.
             logger.warning("%s: temporaries of upload %s not deleted: %s",
                            self.describe(key), upload_id, exc)
-        return self._info(key, answer)
+        return object_info(key, answer)
 
     async def _remove_upload(self, key: str, upload_id: str) -> None:
         """Delete every temporary object of an upload (batched)."""
@@ -407,22 +360,13 @@ class GCSDriver:
                     continue
                 ident = (parsed[0], parsed[1])
                 created = item.get("timeCreated")
-                when = datetime.fromisoformat(created.replace("Z", "+00:00")) if created else None
+                when = timestamp(created)
                 earlier = started.get(ident, when)
                 started[ident] = min(earlier, when) if earlier and when else earlier or when
         return [PendingUpload(key=key, upload_id=upload_id, started=when)
                 for (key, upload_id), when in sorted(started.items())]
 
     # -- reads ---------------------------------------------------------------------------
-
-    def _info(self, key: str, resource: Mapping[str, Any]) -> ObjectInfo:
-        crc = _crc_hex(resource)
-        return ObjectInfo(
-            key=key, size=int(resource.get("size", 0)), etag=resource.get("etag"),
-            checksums={"crc32c": crc} if crc else {},
-            modified=_modified(resource),
-            metadata=dict(resource.get("metadata") or {}),
-        )
 
     async def stat(self, key: str) -> ObjectInfo:
         """The object's resource: size, CRC32C, ETag, update time, metadata."""
@@ -432,7 +376,7 @@ class GCSDriver:
                 self.settings.bucket, self._layout.name(key),
                 timeout=client.timeout,  # type: ignore[arg-type]  # a ClientTimeout is passed through
             )
-        return self._info(key, resource)
+        return object_info(key, resource)
 
     async def _range(self, key: str, offset: int, length: int | None) -> str | None:
         """The HTTP Range of a read, or "" when it covers nothing, or None for all of it."""
@@ -535,7 +479,7 @@ class GCSDriver:
         with self._errors(prefix):
             async for item in self._objects(self._layout.name(prefix)):
                 if not self._layout.hidden(item["name"]):
-                    yield self._info(self._layout.key(item["name"]), item)
+                    yield object_info(self._layout.key(item["name"]), item)
 
     async def aclose(self) -> None:
         """Close the session and its connections."""
