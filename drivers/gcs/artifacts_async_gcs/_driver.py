@@ -61,6 +61,8 @@ TiB = 1024 * GiB
 _CHUNK = MiB
 # Items per page of a listing (GCS's maximum); tests lower it to exercise paging.
 _PAGE_SIZE = 1000
+# The longest a shielded cleanup (deleting a damaged object) may take.
+_CLEANUP_SECONDS = 30.0
 # Compose requests of one level in flight at once.
 _COMPOSE_CONCURRENCY = 8
 
@@ -188,9 +190,10 @@ class GCSDriver:
         problem = self._mismatch(answer, len(data), crc)
         if problem is not None:
             # Invariant: nothing damaged stays under a final key (only this generation is
-            # deleted, never a newer object another writer stored meanwhile).
-            with anyio.CancelScope(shield=True), contextlib.suppress(ArtifactError), \
-                    self._errors(key):
+            # deleted, never a newer object another writer stored meanwhile). Shielded from
+            # cancellation, but bounded.
+            with anyio.move_on_after(_CLEANUP_SECONDS, shield=True), \
+                    contextlib.suppress(ArtifactError), self._errors(key):
                 client = await self._gcs()
                 await client.storage.delete(
                     self.settings.bucket, name, timeout=client.timeout,  # type: ignore[arg-type]  # a ClientTimeout is passed through
