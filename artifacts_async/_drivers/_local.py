@@ -46,10 +46,8 @@ from ..abc import (
     PartChecksums,
     PendingUpload,
     UploadedPart,
-    crc32c,
     limits_from_settings,
     resolve_range,
-    verify_part,
 )
 from ..abc._helpers import verify_part_crc
 from ._sidecar import MetadataSidecars
@@ -130,28 +128,31 @@ class LocalDriver:
         checksums: PartChecksums,
         metadata: Mapping[str, str],
     ) -> ObjectInfo:
-        if problem := verify_part(data, checksums):
-            raise IntegrityError(f"{self.describe(key)}: {problem} in the sent object")
         path = self._path(key)
         tmp = self._state / "tmp" / f"{uuid.uuid4().hex}"
+
+        def write() -> ObjectInfo:
+            # One worker-thread call: the check, the bytes, the sidecar and the rename.
+            problem, crc = verify_part_crc(data, checksums)
+            if problem:
+                raise IntegrityError(f"{self.describe(key)}: {problem} in the sent object")
+            try:
+                tmp.parent.mkdir(parents=True, exist_ok=True)
+                with tmp.open("wb") as f:
+                    f.write(data)
+                self._sidecars.write(key, tmp, metadata)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                tmp.replace(path)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    tmp.unlink()
+                raise
+            return self._info(key, path.stat(), {"crc32c": f"{crc:08x}"}, metadata)
+
         try:
-            await aiofiles.os.makedirs(tmp.parent, exist_ok=True)
-            async with aiofiles.open(tmp, "wb") as f:
-                await f.write(data)
-            await anyio.to_thread.run_sync(self._sidecars.write, key, tmp, metadata)
-            await aiofiles.os.makedirs(path.parent, exist_ok=True)
-            await aiofiles.os.replace(tmp, path)
-            st = await aiofiles.os.stat(path)
+            return await anyio.to_thread.run_sync(write)
         except OSError as exc:
-            with contextlib.suppress(OSError):
-                tmp.unlink()
             raise _translate(exc, self.describe(key)) from exc
-        except BaseException:
-            # Cancelled mid-write: no temporary file is left behind.
-            with contextlib.suppress(OSError):
-                tmp.unlink()
-            raise
-        return self._info(key, st, {"crc32c": f"{crc32c(data):08x}"}, metadata)
 
     def _upload_dir(self, upload_id: str) -> Path:
         if not upload_id.isalnum():
@@ -365,7 +366,8 @@ class LocalDriver:
                 path = self._path(key)
                 try:
                     path.unlink()
-                except FileNotFoundError:
+                except (FileNotFoundError, IsADirectoryError):
+                    # A directory is no object (`stat` says so too): other keys lie under it.
                     outcomes.append(DeleteOutcome(key=key, existed=False))
                     continue
                 except OSError as exc:

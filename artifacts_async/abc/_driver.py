@@ -46,6 +46,9 @@ class DriverLimits:
     checksums: frozenset[ChecksumKind] = frozenset()
     delete_batch_size: int = 1000
     ranged_reads: bool = True
+    # False when `delete` cannot tell a deleted key from one already absent (S3's
+    # DeleteObjects): GC then `stat`s each key first, so its report stays truthful.
+    delete_reports_absence: bool = True
     # True when the backend's multipart ETag is the MD5 of the parts' MD5s plus "-N" (S3).
     s3_multipart_etag: bool = False
 
@@ -88,9 +91,10 @@ class DeleteOutcome:
     """The result of deleting one key in a batch.
 
     `existed` is True when the object was there and is now deleted, False when it was
-    already absent (which counts as deleted), and None only when the backend cannot tell
-    (GC then reports the artifact as deleted, saying that its earlier presence is not
-    known). `error` is set when the backend refused this key.
+    already absent (which counts as deleted), and None when the backend cannot tell: a
+    driver whose backend never can declares `DriverLimits.delete_reports_absence=False`,
+    and GC then learns it from `stat` before deleting. `error` is set when the backend
+    refused this key.
     """
 
     key: str

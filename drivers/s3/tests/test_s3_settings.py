@@ -111,6 +111,7 @@ def test_limits() -> None:
     assert limits.checksums == {ChecksumKind.MD5, ChecksumKind.CRC32C}
     assert limits.s3_multipart_etag is True
     assert limits.ranged_reads is True
+    assert limits.delete_reports_absence is False
 
 
 def test_limits_follow_the_settings() -> None:
