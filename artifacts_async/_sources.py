@@ -100,10 +100,12 @@ class FileSource:
 
 
 class StreamSource:
-    """A stream of chunks of unknown size (an archive being written)."""
+    """A stream of chunks of unknown size: an archive being written from the tree at
+    `path` (checked unchanged at the end), or bytes from elsewhere (no `path`)."""
 
     def __init__(
-        self, chunks: AsyncIterator[bytes], fingerprint: str, path: Path, tree: str
+        self, chunks: AsyncIterator[bytes], fingerprint: str, path: Path | None = None,
+        tree: str = "",
     ) -> None:
         self._chunks = chunks
         self._pending = memoryview(b"")
@@ -115,6 +117,8 @@ class StreamSource:
 
     async def check_unchanged(self) -> None:
         # One stat per file of the tree, against the fingerprint taken before archiving.
+        if self._path is None:
+            return  # bytes from a stream (`Artifacts.save_stream`): no file to compare
         try:
             tree = await anyio.to_thread.run_sync(tree_fingerprint, self._path)
         except FileNotFoundError:

@@ -360,19 +360,21 @@ async def test_cleanup_that_stalls_is_bounded(tmp_path: Path, memory_store_name:
 
 async def test_a_cancelled_local_put_leaves_no_temporary_file(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A put cancelled after its temporary file was written removes that file."""
-    import aiofiles.os  # noqa: PLC0415
-
-    scope = anyio.CancelScope()
-
-    async def cancelled_replace(*args: Any) -> None:
-        scope.cancel()
-        await anyio.lowlevel.checkpoint()
-
-    monkeypatch.setattr(aiofiles.os, "replace", cancelled_replace)
+    """A put cancelled while its worker thread writes leaves no temporary file."""
     driver = LocalDriver(tmp_path / "repo")
+    scope = anyio.CancelScope()
+    original = driver._sidecars.write
+
+    def cancelling_write(*args: Any) -> Any:
+        anyio.from_thread.run_sync(scope.cancel)
+        return original(*args)
+
+    monkeypatch.setattr(driver._sidecars, "write", cancelling_write)
     with scope:
+        # The worker thread is not interrupted: the put completes, and the cancellation
+        # is delivered at the next checkpoint.
         await driver.put("k", b"data", checksums=PartChecksums(), metadata={})
+        await anyio.lowlevel.checkpoint()
     assert scope.cancelled_caught
     assert list((tmp_path / "repo" / ".artifacts-async" / "tmp").iterdir()) == []
 
