@@ -79,6 +79,7 @@ def _repository(name: str, entry: Any) -> Repository:
         name=name,
         driver=kind,
         settings=settings,
-        key_format=str(spec.get("keyFormat") or DEFAULT_KEY_FORMAT),
+        # Azure's entry names its key format `blobNameFormat`; the others, `keyFormat`.
+        key_format=str(spec.get("keyFormat") or spec.get("blobNameFormat") or DEFAULT_KEY_FORMAT),
         credentials=Credentials(refs=refs, use_sdk_default=use_sdk),
     )
