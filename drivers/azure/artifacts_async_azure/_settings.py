@@ -240,10 +240,12 @@ def _check_endpoint(endpoint: str) -> tuple[str, str | None]:
         )
     if path:
         return endpoint.rstrip("/"), path
-    host = url.hostname
-    if host == "localhost" or _is_ip(host):
-        return endpoint.rstrip("/"), None
-    return endpoint.rstrip("/"), host.split(".", 1)[0]
+    # Azure's endpoints, in every cloud, read <account>.blob.<suffix>; a custom domain or
+    # an address does not show the account.
+    labels = url.hostname.split(".")
+    if len(labels) > 2 and labels[1] == "blob" and not _is_ip(url.hostname):
+        return endpoint.rstrip("/"), labels[0]
+    return endpoint.rstrip("/"), None
 
 
 def _is_ip(host: str) -> bool:
