@@ -22,12 +22,12 @@ from ._exceptions import (
     TransientBackendError,
     UnsafeArchiveError,
 )
-from ._gc import GCEvent, GCOutcome, GCReport, GCStatus, collect_garbage, sweep_orphans
+from ._gc import GCEvent, GCOutcome, GCReport, GCStatus, sweep_orphans
 from ._ledger import Ledger
 from ._options import TransferOptions
 from ._planning import plan_inputs, plan_outputs
 from ._records import ArtifactRecord, ArtifactStatus, Location
-from ._registry import available_drivers, create_driver, load_driver
+from ._registry import available_drivers, load_driver
 from ._specs import Archive, ArchiveKind, Context, GCStrategy, InputArtifact, OutputArtifact
 from ._templates import render_key
 
@@ -72,8 +72,6 @@ __all__ = [
     "TransientBackendError",
     "UnsafeArchiveError",
     "available_drivers",
-    "collect_garbage",
-    "create_driver",
     "load_driver",
     "plan_inputs",
     "plan_outputs",

@@ -315,7 +315,7 @@ class Artifacts:
         """Delete the stored artifacts of `records` that are due on `event`.
 
         Records never stored (a failed retry attempt, say) are skipped, never errors; one
-        artifact's failure is reported for it alone. See `collect_garbage`.
+        artifact's failure is reported for it alone.
         """
         return await collect_garbage(
             records, event=event, driver_for=self.driver, dry_run=dry_run,

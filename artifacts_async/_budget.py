@@ -11,6 +11,9 @@ import anyio.lowlevel
 
 __all__ = ["TransferBudget"]
 
+#: Buffers smaller than this are allocated per use, never pooled.
+POOL_MIN = 1024 * 1024
+
 
 class TransferBudget:
     """At most `max_parts` parts in flight and `max_bytes` bytes held, FIFO-fair.
@@ -71,23 +74,39 @@ class TransferBudget:
             event.set()
 
     async def acquire_buffer(self, n: int) -> bytearray:
-        """Take `n` bytes from the budget and return a buffer of exactly that size."""
+        """Take `n` bytes from the budget and return a buffer of exactly that size.
+
+        Only part-sized buffers (at least `POOL_MIN` bytes) are pooled: small ones are
+        cheap to allocate, and pooling them by size would keep one list per distinct size.
+        """
         await self.acquire_bytes(n)
+        if n < POOL_MIN:
+            return bytearray(n)
         free = self._free_buffers.get(n)
         if free:
-            return free.pop()
+            buffer = free.pop()
+            if not free:
+                del self._free_buffers[n]
+            return buffer
         # Invariant: pooled bytes (in use or free) never exceed the budget, so free buffers
-        # of other sizes are dropped to make room.
-        for size in sorted(self._free_buffers, reverse=True):
-            while self._pooled + n > self.max_bytes and self._free_buffers[size]:
-                self._free_buffers[size].pop()
+        # of other sizes are dropped to make room. Only sizes with free buffers are keys,
+        # and each is at least POOL_MIN, so this loop is short (max_bytes / POOL_MIN).
+        for size in list(self._free_buffers):
+            if self._pooled + n <= self.max_bytes:
+                break
+            buffers = self._free_buffers[size]
+            while buffers and self._pooled + n > self.max_bytes:
+                buffers.pop()
                 self._pooled -= size
+            if not buffers:
+                del self._free_buffers[size]
         self._pooled += n
         return bytearray(n)
 
     def release_buffer(self, buffer: bytearray) -> None:
         """Return a buffer from `acquire_buffer` (its bytes go back to the budget)."""
-        self._free_buffers.setdefault(len(buffer), []).append(buffer)
+        if len(buffer) >= POOL_MIN:
+            self._free_buffers.setdefault(len(buffer), []).append(buffer)
         self.release_bytes(len(buffer))
 
     @asynccontextmanager

@@ -5,11 +5,12 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal, final
+from typing import Literal, final
 
 import attrs
 
 from ._exceptions import ConfigurationError
+from ._validate import describe
 
 __all__ = ["Credentials", "SecretRef"]
 
@@ -77,30 +78,51 @@ class Credentials:
         return None if ref is None else ref.resolve()
 
     @classmethod
-    def parse(cls, data: Mapping[str, Any] | None) -> Credentials:
+    def parse(cls, data: object, *, where: str = "credentials") -> Credentials:
         """Parse `{access_key_env = "X", secret_key_file = "/p", profile = "p"}`.
 
         A literal secret (`access_key = "..."`) is refused: configs get copied and logged.
+        Raises `ConfigurationError` naming the field (`where.<field>`), never its value.
         """
-        if not data:
+        if data is None or (isinstance(data, Mapping) and not data):
             return cls(use_sdk_default=True)
+        if not isinstance(data, Mapping):
+            raise ConfigurationError(
+                f"{where} must be a table such as {{access_key_env = \"VAR\"}}, "
+                f"got {describe(data)}"
+            )
         refs: dict[str, SecretRef] = {}
         profile: str | None = None
         use_sdk = False
         for field, value in data.items():
+            if not isinstance(field, str):
+                raise ConfigurationError(f"{where}: every key must be a string, got {field!r}")
+            name = f"{where}.{field}"
             if field in ("use_sdk_creds", "use_sdk_default", "useSDKCreds"):
-                use_sdk = bool(value)
+                use_sdk = _flag(value, name)
             elif field == "profile":
-                profile = str(value)
+                profile = _text(value, name)
             elif field.endswith("_env"):
-                refs[field.removesuffix("_env")] = SecretRef("env", str(value))
+                refs[field.removesuffix("_env")] = SecretRef("env", _text(value, name))
             elif field.endswith("_file"):
-                refs[field.removesuffix("_file")] = SecretRef("file", str(value))
+                refs[field.removesuffix("_file")] = SecretRef("file", _text(value, name))
             elif isinstance(value, SecretRef):
                 refs[field] = value
             else:
                 raise ConfigurationError(
-                    f"credential {field!r} must be a reference: use '{field}_env' (an environment "
+                    f"credential {name!r} must be a reference: use '{field}_env' (an environment "
                     f"variable name) or '{field}_file' (a file path), never the secret itself"
                 )
         return cls(refs=refs, profile=profile, use_sdk_default=use_sdk or not (refs or profile))
+
+
+def _text(value: object, name: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise ConfigurationError(f"{name} must be a non-empty string, got {describe(value)}")
+    return value
+
+
+def _flag(value: object, name: str) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigurationError(f"{name} must be true or false, got {describe(value)}")
+    return value

@@ -60,6 +60,7 @@ class GCOutcome:
     problem: str | None = None
     attempt: int = 0
     node_id: str = ""
+    workflow_uid: str = ""
 
 
 @final
@@ -127,7 +128,8 @@ def _skip_reason(record: ArtifactRecord, event: GCEvent) -> str | None:
 def _outcome(record: ArtifactRecord, status: GCStatus, reason: str | None = None,
              problem: str | None = None) -> GCOutcome:
     return GCOutcome(name=record.name, location=record.location, status=status, reason=reason,
-                     problem=problem, attempt=record.attempt, node_id=record.node_id)
+                     problem=problem, attempt=record.attempt, node_id=record.node_id,
+                     workflow_uid=record.workflow_uid)
 
 
 def _problem(error: BaseException) -> str:
@@ -144,6 +146,9 @@ async def collect_garbage(
     retry_attempts: int = 6,
 ) -> GCReport:
     """Delete the stored artifacts of `records` that are due on `event`.
+
+    The engine of `Artifacts.collect_garbage`, which callers use (it builds `driver_for`
+    from the repository configuration); not part of the public surface.
 
     Deletes are grouped by repository and sent in the driver's batch size, repositories
     and batches in parallel under `max_concurrency`. Transient failures are retried.
@@ -224,6 +229,10 @@ async def sweep_orphans(
     dry_run: bool = False,
 ) -> list[PendingUpload]:
     """Abort uploads under `prefix` started before `now - older_than`; return them.
+
+    For a caller that holds a driver but no `Artifacts` (a driver's own tests, a
+    maintenance job built on one driver); with an `Artifacts`, use
+    `Artifacts.sweep_orphans(repository, ...)`.
 
     This is what S3's `AbortIncompleteMultipartUpload` lifecycle rule does, on demand, for
     every driver: incomplete multipart uploads, uncommitted blocks, temporary part files.

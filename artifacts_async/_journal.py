@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import os
 import sqlite3
-import threading
 from pathlib import Path
 
-import anyio.to_thread
 import attrs
+
+from ._sqlite import Database
 
 __all__ = ["Journal", "JournalEntry", "default_state_dir"]
 
@@ -59,26 +59,10 @@ class Journal:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._lock = threading.Lock()
-        self._db: sqlite3.Connection | None = None
-
-    def _conn(self) -> sqlite3.Connection:
-        if self._db is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")
-            db.execute("PRAGMA busy_timeout=10000")
-            db.executescript(_SCHEMA)
-            self._db = db
-        return self._db
+        self._db = Database(path, _SCHEMA, pragmas=("synchronous=NORMAL",))
 
     async def _run(self, sql: str, *args: object) -> list[tuple[object, ...]]:
-        def work() -> list[tuple[object, ...]]:
-            with self._lock:
-                return self._conn().execute(sql, args).fetchall()
-
-        return await anyio.to_thread.run_sync(work)
+        return await self._db.execute(sql, *args)
 
     async def find(self, target: str) -> JournalEntry | None:
         """The journaled upload of `target`, if any."""
@@ -97,12 +81,18 @@ class Journal:
         )
 
     async def begin(self, target: str, upload_id: str, fingerprint: str, part_size: int) -> None:
-        """Record a new upload of `target`, replacing any earlier one."""
-        await self.forget(target)
-        await self._run(
-            "INSERT INTO uploads (target, upload_id, fingerprint, part_size) VALUES (?, ?, ?, ?)",
-            target, upload_id, fingerprint, part_size,
-        )
+        """Record a new upload of `target`, replacing any earlier one (atomically)."""
+
+        def work(db: sqlite3.Connection) -> None:
+            db.execute("DELETE FROM parts WHERE target = ?", (target,))
+            db.execute("DELETE FROM uploads WHERE target = ?", (target,))
+            db.execute(
+                "INSERT INTO uploads (target, upload_id, fingerprint, part_size) "
+                "VALUES (?, ?, ?, ?)",
+                (target, upload_id, fingerprint, part_size),
+            )
+
+        await self._db.run(work)
 
     async def record_part(self, target: str, number: int, size: int, crc: str) -> None:
         """Record a part the backend confirmed."""
@@ -113,8 +103,12 @@ class Journal:
 
     async def forget(self, target: str) -> None:
         """Drop `target`'s upload (completed or aborted)."""
-        await self._run("DELETE FROM parts WHERE target = ?", target)
-        await self._run("DELETE FROM uploads WHERE target = ?", target)
+
+        def work(db: sqlite3.Connection) -> None:
+            db.execute("DELETE FROM parts WHERE target = ?", (target,))
+            db.execute("DELETE FROM uploads WHERE target = ?", (target,))
+
+        await self._db.run(work)
 
     async def targets(self) -> list[tuple[str, str]]:
         """Every journaled `(target, upload_id)`."""
@@ -123,7 +117,4 @@ class Journal:
 
     def close(self) -> None:
         """Close the database."""
-        with self._lock:
-            if self._db is not None:
-                self._db.close()
-                self._db = None
+        self._db.close()

@@ -9,16 +9,14 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import threading
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import final
 
-import anyio.to_thread
-
 from ._gc import GCReport, GCStatus
 from ._records import ArtifactRecord
+from ._sqlite import Database
 
 __all__ = ["Ledger"]
 
@@ -46,8 +44,7 @@ class Ledger:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self._lock = threading.Lock()
-        self._db: sqlite3.Connection | None = None
+        self._db = Database(self.path, _SCHEMA)
 
     async def __aenter__(self) -> Ledger:
         return self
@@ -56,28 +53,16 @@ class Ledger:
                         exc: BaseException | None, tb: TracebackType | None) -> None:
         self.close()
 
-    def _conn(self) -> sqlite3.Connection:
-        if self._db is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA busy_timeout=10000")
-            db.executescript(_SCHEMA)
-            self._db = db
-        return self._db
-
     async def _run(self, sql: str, rows: Sequence[tuple[object, ...]]) -> list[tuple[object, ...]]:
-        def work() -> list[tuple[object, ...]]:
-            with self._lock:
-                db = self._conn()
-                if len(rows) == 1:
-                    return db.execute(sql, rows[0]).fetchall()
-                db.execute("BEGIN")
-                db.executemany(sql, rows)
-                db.execute("COMMIT")
-                return []
+        """`sql` once per row, all in one transaction; the rows of a single statement."""
 
-        return await anyio.to_thread.run_sync(work)
+        def work(db: sqlite3.Connection) -> list[tuple[object, ...]]:
+            if len(rows) == 1:
+                return db.execute(sql, rows[0]).fetchall()
+            db.executemany(sql, rows)
+            return []
+
+        return await self._db.run(work)
 
     async def record(self, records: Sequence[ArtifactRecord]) -> None:
         """Insert or update `records` (a later status replaces an earlier one)."""
@@ -118,16 +103,16 @@ class Ledger:
                 if o.status in (GCStatus.DELETED, GCStatus.ALREADY_ABSENT)]
         if not done:
             return
+        # Invariant: an outcome marks exactly the row of its own record (its workflow,
+        # node, attempt and name at that location), never another workflow's record.
         await self._run(
             "UPDATE artifacts SET collected = ?, updated = datetime('now') "
-            "WHERE repository = ? AND key = ? AND node_id = ? AND attempt = ?",
-            [(o.status.value, o.location.repository, o.location.key, o.node_id, o.attempt)
-             for o in done],
+            "WHERE workflow_uid = ? AND node_id = ? AND attempt = ? AND name = ? "
+            "AND repository = ? AND key = ?",
+            [(o.status.value, o.workflow_uid, o.node_id, o.attempt, o.name,
+              o.location.repository, o.location.key) for o in done],
         )
 
     def close(self) -> None:
         """Close the database."""
-        with self._lock:
-            if self._db is not None:
-                self._db.close()
-                self._db = None
+        self._db.close()

@@ -18,8 +18,8 @@ __all__ = ["available_drivers", "create_driver", "load_driver"]
 
 GROUP = "artifacts_async.drivers"
 
-# The distribution that provides each of our own drivers, for the install hint.
-_EXTRAS = {"s3": "s3", "gcs": "gcs", "azure": "azure"}
+# Our own drivers: each is an extra of the core (`artifacts-async[s3]`), named after it.
+FIRST_PARTY = frozenset({"s3", "gcs", "azure"})
 
 
 @functools.cache
@@ -28,7 +28,7 @@ def _entry_points() -> Mapping[str, EntryPoint]:
 
 
 def available_drivers() -> list[str]:
-    """Names of the installed drivers, without importing any of them."""
+    """Names of the installed drivers, without importing any of them (no `Artifacts` needed)."""
     return sorted(_entry_points())
 
 
@@ -36,17 +36,18 @@ def available_drivers() -> list[str]:
 def load_driver(name: str) -> type[Driver]:
     """Import and return the driver class registered as `name`.
 
-    Raises `DriverNotInstalledError` with the package to install.
+    For code that needs the class itself, without an `Artifacts` (a driver's test that
+    its entry point resolves, a tool that lists drivers' limits); `Artifacts.driver(name)`
+    gives a configured instance. Raises `DriverNotInstalledError` with what to install.
     """
     ep = _entry_points().get(name)
     if ep is None:
         _entry_points.cache_clear()
         ep = _entry_points().get(name)
     if ep is None:
-        extra = _EXTRAS.get(name)
         hint = (
-            f"pip install 'artifacts-async[{extra}]'"
-            if extra
+            f"pip install 'artifacts-async[{name}]'"
+            if name in FIRST_PARTY
             else f"install a distribution that registers {name!r} in the {GROUP!r} entry points"
         )
         raise DriverNotInstalledError(f"driver {name!r} is not installed: {hint}")
@@ -60,7 +61,11 @@ def load_driver(name: str) -> type[Driver]:
 
 
 def create_driver(name: str, settings: Mapping[str, Any]) -> Driver:
-    """Load the driver `name` and build it from a repository's settings."""
+    """Load the driver `name` and build it from a repository's settings.
+
+    The engine of `Artifacts.driver`; not part of the public surface. Raises
+    `ConfigurationError` (invalid settings) or `DriverNotInstalledError`.
+    """
     cls = load_driver(name)
     try:
         return cls.from_settings(settings)

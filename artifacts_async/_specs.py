@@ -2,117 +2,61 @@
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from os import PathLike
 from pathlib import Path
-from typing import TYPE_CHECKING, final
+from typing import Any, final
 
 import attrs
 
 from ._exceptions import ConfigurationError
+from ._records import ArtifactRecord
+from ._validate import describe, field_of, mapping_of_str, non_negative_int, of_type, optional
 
-if TYPE_CHECKING:
-    from ._records import ArtifactRecord
+# Archive, ArchiveKind and GCStrategy live in the leaf module `_values`; they are
+# re-exported here for the modules that import them from `_specs`.
+from ._values import Archive, ArchiveKind, GCStrategy
 
 __all__ = ["Archive", "ArchiveKind", "Context", "GCStrategy", "InputArtifact", "OutputArtifact"]
 
 
-class ArchiveKind(enum.Enum):
-    """How an artifact's bytes are packed in storage."""
-
-    NONE = "none"
-    TAR = "tar"
-    ZIP = "zip"
-
-
-def _check_level(_: object, __: attrs.Attribute[int], value: int) -> None:
-    if not 0 <= value <= 9:
-        raise ConfigurationError(f"gzip compression_level must be 0-9, got {value!r}")
+def _check_mode(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 0o7777:
+        shown = oct(value) if isinstance(value, int) else describe(value)
+        raise ConfigurationError(
+            f"{field_of(instance, attribute)} must be a permission value like 0o644, got {shown}"
+        )
 
 
-@final
-@attrs.frozen
-class Archive:
-    """An archive strategy: `Archive.none()`, `Archive.tar(compression_level=6)`, `Archive.zip()`.
-
-    For tar, `compression_level` 0 means a plain tar and 1-9 a gzip-compressed one.
-    A directory cannot be stored with `none`; a file stored with `none` keeps its bytes.
-    """
-
-    kind: ArchiveKind
-    compression_level: int = attrs.field(default=6, validator=_check_level, kw_only=True)
-
-    @classmethod
-    def none(cls) -> Archive:
-        """Store the file's bytes as they are."""
-        return cls(ArchiveKind.NONE, compression_level=0)
-
-    @classmethod
-    def tar(cls, *, compression_level: int = 6) -> Archive:
-        """A tar stream, gzip-compressed at `compression_level` (0 = no compression)."""
-        return cls(ArchiveKind.TAR, compression_level=compression_level)
-
-    @classmethod
-    def zip(cls) -> Archive:
-        """A zip file (members deflated)."""
-        return cls(ArchiveKind.ZIP, compression_level=6)
-
-    @property
-    def suffix(self) -> str:
-        """The key suffix Argo uses for this archive kind ('' for none)."""
-        if self.kind is ArchiveKind.TAR:
-            return ".tgz" if self.compression_level else ".tar"
-        if self.kind is ArchiveKind.ZIP:
-            return ".zip"
-        return ""
-
-    @classmethod
-    def for_key(cls, key: str) -> Archive:
-        """Guess the archive kind of an existing object from its key's suffix."""
-        lower = key.lower()
-        if lower.endswith((".tgz", ".tar.gz")):
-            return cls.tar()
-        if lower.endswith(".tar"):
-            return cls.tar(compression_level=0)
-        if lower.endswith(".zip"):
-            return cls.zip()
-        return cls.none()
+def _check_name(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if not isinstance(value, str) or not value or "/" in value:
+        shown = repr(value) if isinstance(value, str) else describe(value)
+        raise ConfigurationError(
+            f"{field_of(instance, attribute)} must be a non-empty string without '/', "
+            f"got {shown}"
+        )
 
 
-class GCStrategy(enum.Enum):
-    """When an artifact may be garbage-collected."""
-
-    ON_WORKFLOW_COMPLETION = "on_workflow_completion"
-    ON_WORKFLOW_DELETION = "on_workflow_deletion"
-    NEVER = "never"
-
-    @classmethod
-    def parse(cls, value: str | GCStrategy) -> GCStrategy:
-        """Accept our names and Argo's (`OnWorkflowCompletion`, `OnWorkflowDeletion`, `Never`)."""
-        if isinstance(value, GCStrategy):
-            return value
-        normalized = value.replace("-", "_").strip()
-        argo = {"OnWorkflowCompletion": "on_workflow_completion",
-                "OnWorkflowDeletion": "on_workflow_deletion", "Never": "never", "": "never"}
-        normalized = argo.get(normalized, normalized.lower())
-        try:
-            return cls(normalized)
-        except ValueError:
-            choices = ", ".join(m.value for m in cls)
-            raise ConfigurationError(
-                f"unknown GC strategy {value!r}: use one of {choices}"
-            ) from None
-
-
-def _opt_mode(value: int | None) -> int | None:
-    if value is not None and not 0 <= value <= 0o7777:
-        raise ConfigurationError(f"mode must be a permission value like 0o644, got {value!r}")
-    return value
+def _to_path(value: object) -> Path:
+    # A converter has no access to the field: the only path field is called `path`.
+    if not isinstance(value, str | PathLike):
+        raise ConfigurationError(f"path must be a str or os.PathLike, got {describe(value)}")
+    return Path(value)
 
 
 def _frozen_map(value: Mapping[str, str] | None) -> Mapping[str, str]:
-    return dict(value or {})
+    if value is None:
+        return {}
+    return dict(value) if isinstance(value, Mapping) else value
+
+
+_key = optional(of_type(str, "a key template string"))
+_repository = optional(of_type(str, "a repository name"))
+_archive = optional(of_type(Archive, "an Archive (Archive.tar(), Archive.zip(), Archive.none())"))
+_bool = of_type(bool, "True or False")
 
 
 @final
@@ -127,14 +71,16 @@ class OutputArtifact:
     `mode`, when set, is stored with the object and applied when it is loaded.
     """
 
-    name: str
-    path: Path = attrs.field(converter=Path)
-    key: str | None = None
-    repository: str | None = None
-    archive: Archive | None = None
-    gc: GCStrategy | None = None
-    optional: bool = False
-    mode: int | None = attrs.field(default=None, converter=_opt_mode)
+    name: str = attrs.field(validator=_check_name)
+    path: Path = attrs.field(converter=_to_path)
+    key: str | None = attrs.field(default=None, validator=_key)
+    repository: str | None = attrs.field(default=None, validator=_repository)
+    archive: Archive | None = attrs.field(default=None, validator=_archive)
+    gc: GCStrategy | None = attrs.field(
+        default=None, validator=optional(of_type(GCStrategy, "a GCStrategy"))
+    )
+    optional: bool = attrs.field(default=False, validator=_bool)
+    mode: int | None = attrs.field(default=None, validator=_check_mode)
 
 
 @final
@@ -148,21 +94,26 @@ class InputArtifact:
     `optional`. `mode` sets the permissions of what is written.
     """
 
-    name: str
-    path: Path = attrs.field(converter=Path)
-    key: str | None = None
-    record: ArtifactRecord | None = None
-    repository: str | None = None
-    archive: Archive | None = None
-    optional: bool = False
-    mode: int | None = attrs.field(default=None, converter=_opt_mode)
-    verify: bool = True
+    name: str = attrs.field(validator=_check_name)
+    path: Path = attrs.field(converter=_to_path)
+    key: str | None = attrs.field(default=None, validator=_key)
+    record: ArtifactRecord | None = attrs.field(
+        default=None, validator=optional(of_type(ArtifactRecord, "an ArtifactRecord"))
+    )
+    repository: str | None = attrs.field(default=None, validator=_repository)
+    archive: Archive | None = attrs.field(default=None, validator=_archive)
+    optional: bool = attrs.field(default=False, validator=_bool)
+    mode: int | None = attrs.field(default=None, validator=_check_mode)
+    verify: bool = attrs.field(default=True, validator=_bool)
 
 
-def _utc(value: datetime | None) -> datetime:
-    if value is None:
-        return datetime.fromtimestamp(0, UTC)
+def _utc(value: datetime | None) -> datetime | None:
+    if value is None or not isinstance(value, datetime):
+        return value  # None stays unknown; another type is refused by the validator
     return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+_str = of_type(str, "a string")
 
 
 @final
@@ -172,16 +123,29 @@ class Context:
 
     `artifact_gc` is the workflow's GC strategy, the default for its artifacts.
     `retry_attempt` tells attempts of a retried step apart (0 for the first).
+    `creation_timestamp` (naive means UTC) is None when unknown: a key template that uses
+    `{{workflow.creationTimestamp...}}` then raises `KeyTemplateError`, as for any other
+    missing variable.
     """
 
-    workflow_name: str
-    workflow_uid: str = ""
-    namespace: str = ""
-    labels: Mapping[str, str] = attrs.field(factory=dict, converter=_frozen_map)
-    annotations: Mapping[str, str] = attrs.field(factory=dict, converter=_frozen_map)
-    parameters: Mapping[str, str] = attrs.field(factory=dict, converter=_frozen_map)
-    creation_timestamp: datetime = attrs.field(default=None, converter=_utc)
-    pod_name: str = ""
-    node_id: str = ""
-    retry_attempt: int = 0
-    artifact_gc: GCStrategy | None = None
+    workflow_name: str = attrs.field(validator=_str)
+    workflow_uid: str = attrs.field(default="", validator=_str)
+    namespace: str = attrs.field(default="", validator=_str)
+    labels: Mapping[str, str] = attrs.field(
+        factory=dict, converter=_frozen_map, validator=mapping_of_str
+    )
+    annotations: Mapping[str, str] = attrs.field(
+        factory=dict, converter=_frozen_map, validator=mapping_of_str
+    )
+    parameters: Mapping[str, str] = attrs.field(
+        factory=dict, converter=_frozen_map, validator=mapping_of_str
+    )
+    creation_timestamp: datetime | None = attrs.field(
+        default=None, converter=_utc, validator=optional(of_type(datetime, "a datetime"))
+    )
+    pod_name: str = attrs.field(default="", validator=_str)
+    node_id: str = attrs.field(default="", validator=_str)
+    retry_attempt: int = attrs.field(default=0, validator=non_negative_int)
+    artifact_gc: GCStrategy | None = attrs.field(
+        default=None, validator=optional(of_type(GCStrategy, "a GCStrategy"))
+    )

@@ -6,6 +6,7 @@ Rendering is deterministic: the same template and context always give the same k
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -19,6 +20,7 @@ _VAR = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
 
 # `workflow.creationTimestamp.<X>` formats with strftime's `%X` for these letters.
 _STRFTIME = frozenset("YmdHMSyBbAaIpZz")
+_TIMESTAMP_PARTS = _STRFTIME | {"", "RFC3339", "s"}
 
 
 def _timestamp(ts: datetime, part: str) -> str:
@@ -26,9 +28,7 @@ def _timestamp(ts: datetime, part: str) -> str:
         return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     if part == "s":
         return str(int(ts.timestamp()))
-    if part in _STRFTIME:
-        return ts.strftime(f"%{part}")
-    raise KeyError(part)
+    return ts.strftime(f"%{part}")
 
 
 _SIMPLE: dict[str, Callable[[Context], str]] = {
@@ -63,10 +63,12 @@ def _lookup(variable: str, context: Context) -> str:
         "workflow.creationTimestamp."
     ):
         part = variable.removeprefix("workflow.creationTimestamp").removeprefix(".")
-        try:
+        if part in _TIMESTAMP_PARTS:
+            if context.creation_timestamp is None:
+                raise KeyTemplateError(
+                    f"{{{{{variable}}}}} is empty in the context: set creation_timestamp"
+                )
             return _timestamp(context.creation_timestamp, part)
-        except KeyError:
-            pass
     raise KeyTemplateError(
         f"unknown variable {{{{{variable}}}}}: use workflow.name, workflow.namespace, "
         "workflow.uid, workflow.labels.<k>, workflow.annotations.<k>, workflow.parameters.<k>, "
@@ -89,13 +91,21 @@ def validate_key(key: str) -> str:
         raise KeyTemplateError("the key is empty")
     if key.startswith("/"):
         raise KeyTemplateError(f"key {key!r} is absolute: keys are relative to the repository")
-    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in key):
+    if any(unicodedata.category(ch) == "Cc" for ch in key):  # C0, DEL and C1
         raise KeyTemplateError(f"key {key!r} contains control characters")
     segments = key.split("/")
     if any(s in ("..", ".") for s in segments):
         raise KeyTemplateError(f"key {key!r} has a '.' or '..' segment")
     if any(not s for s in segments):
         raise KeyTemplateError(f"key {key!r} has an empty segment ('//' or a trailing '/')")
-    if len(key.encode("utf-8")) > MAX_KEY_BYTES:
+    try:
+        size = len(key.encode("utf-8"))
+    except UnicodeEncodeError:
+        # A path name that is not UTF-8 (its bytes decoded with surrogate escapes).
+        raise KeyTemplateError(
+            f"key {key!r} is not valid UTF-8 (from a file name in another encoding?): "
+            "give the artifact a key"
+        ) from None
+    if size > MAX_KEY_BYTES:
         raise KeyTemplateError(f"key is longer than {MAX_KEY_BYTES} bytes: {key[:64]!r}...")
     return key

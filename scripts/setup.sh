@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Create .venv (if needed) and install the core, the drivers and the test tools into it.
+# Create .venv (if needed) and install the core, the drivers, the test tools ([test]) and
+# the development tools CI runs ([dev]: coverage, ruff, mypy, type stubs) into it.
 # Idempotent: a second run only checks that nothing changed since the last install.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,9 +16,9 @@ want="$(cat "${projects[@]}" | sha256sum | cut -d' ' -f1)"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "installing artifacts-async and its drivers into .venv"
   .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-  args=(-e ".[test]")
+  args=(-e ".[test,dev]")
   for project in drivers/*/pyproject.toml; do
-    args+=(-e "$(dirname "$project")[test]")
+    args+=(-e "$(dirname "$project")[test,dev]")
   done
   .venv/bin/python -m pip install --quiet --disable-pip-version-check "${args[@]}"
   echo "$want" > "$stamp"

@@ -6,6 +6,7 @@ import logging
 from pathlib import Path
 
 import pytest
+import yaml
 
 from artifacts_async import (
     Archive,
@@ -126,7 +127,7 @@ def test_argo_configmap(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
 
 def test_configmap_data_alone() -> None:
     """Only the ConfigMap's `data` (as a dict of mappings) is accepted too."""
-    config = RepositoryConfig.from_dict({"default": {"gcs": {"bucket": "b"}}})
+    config = RepositoryConfig.from_argo({"default": {"gcs": {"bucket": "b"}}})
     assert config.get(None).driver == "gcs"
 
 
@@ -171,7 +172,6 @@ def test_missing_env_secret_says_what_to_do() -> None:
          "0-9"),
         ({"repositories": {"r": {"driver": "local", "gc": "sometimes"}}}, "unknown GC strategy"),
         ({"repositories": "nope"}, "table of named repositories"),
-        ({"x": {"s3": {}, "gcs": {}}}, "exactly one of"),
     ],
 )
 def test_invalid_configs(data: dict[str, object], message: str) -> None:
@@ -208,3 +208,87 @@ def test_unreadable_file(tmp_path: Path) -> None:
     bad.write_text("default = [")
     with pytest.raises(ConfigurationError, match="not valid"):
         RepositoryConfig.load(bad)
+
+
+QUICK_START = """
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: artifact-repositories
+  annotations:
+    workflows.argoproj.io/default-artifact-repository: default-v1
+data:
+  default-v1: |
+    archiveLogs: true
+    s3:
+      bucket: my-bucket
+      endpoint: minio:9000
+      insecure: true
+      accessKeySecret: {name: my-minio-cred, key: accesskey}
+      secretKeySecret: {name: my-minio-cred, key: secretkey}
+  second: |
+    archiveLogs: true
+    s3: {bucket: my-bucket, endpoint: minio:9000, insecure: true, useSDKCreds: true}
+  empty: ""
+  aliyun: |
+    oss:
+      bucket: b
+      endpoint: http://oss-cn-hangzhou-zmf.aliyuncs.com
+"""
+
+
+def test_argo_quick_start_shape_loads(tmp_path: Path) -> None:
+    """A ConfigMap shaped like Argo's quick-start (with `empty: ""`, an `oss:` entry) loads;
+    only the unusable entries are refused, and only when used."""
+    path = tmp_path / "artifact-repositories.yaml"
+    path.write_text(QUICK_START)
+    config = RepositoryConfig.load(path)
+    assert config.default == "default-v1"
+    assert config.get(None).settings["bucket"] == "my-bucket"
+    assert config.get("second").credentials.use_sdk_default
+    assert sorted(config.unusable) == ["aliyun", "empty"]
+    with pytest.raises(ConfigurationError, match=r"'empty' cannot be used: .* is empty"):
+        config.get("empty")
+    with pytest.raises(ConfigurationError, match=r"'aliyun' cannot be used: .*'oss' repository"):
+        config.get("aliyun")
+    assert RepositoryConfig.from_argo(yaml.safe_load(QUICK_START)) == config
+
+
+def test_argo_default_entry_unusable_fails_when_used() -> None:
+    """A default that points at an unusable entry is refused when an artifact uses it."""
+    config = RepositoryConfig.from_argo({"default": "oss: {bucket: b}", "s": {"s3": {}}})
+    assert config.get("s").driver == "s3"
+    with pytest.raises(ConfigurationError, match="repository 'default' cannot be used"):
+        config.get(None, artifact="model")
+
+
+@pytest.mark.parametrize("selector", [
+    "hunter2-literal-secret",
+    {"name": "cred"},
+    {"name": "cred", "key": ""},
+    {"value": "hunter2-literal-secret"},
+])
+def test_argo_literal_secret_refused(selector: object) -> None:
+    """A *Secret field that is not a {name, key} selector is refused, not replaced by the
+    SDK's default credentials, and the message never repeats it."""
+    config = RepositoryConfig.from_argo(
+        {"r": {"s3": {"bucket": "b", "accessKeySecret": selector}}})
+    with pytest.raises(ConfigurationError, match=r"s3\.accessKeySecret must be a") as info:
+        config.get("r")
+    assert "hunter2" not in str(info.value)
+
+
+def test_load_argo_flag(tmp_path: Path) -> None:
+    """`load(argo=True)` reads a file holding only the ConfigMap's data; without the flag
+    such a file is read in this library's format and refused with a pointer to Argo."""
+    path = tmp_path / "data.yaml"
+    path.write_text("default:\n  gcs: {bucket: b}\n")
+    assert RepositoryConfig.load(path, argo=True).get(None).driver == "gcs"
+    with pytest.raises(ConfigurationError, match="from_argo"):
+        RepositoryConfig.load(path)
+
+
+def test_from_dict_does_not_guess_argo() -> None:
+    """from_dict reads this library's format only: Argo-shaped data points to from_argo."""
+    with pytest.raises(ConfigurationError, match="from_argo"):
+        RepositoryConfig.from_dict({"default-v1": "s3: {bucket: b}"})

@@ -35,7 +35,7 @@ async def store_records(config: aa.RepositoryConfig, driver: MemoryDriver | Loca
         await driver.put(record.location.key, record.name.encode(), checksums=PartChecksums(),
                          metadata={})
         stored.append(attrs.evolve(record, status=aa.ArtifactStatus.STORED,
-                                   size=len(record.name), checksum="crc32c:0"))
+                                   size=len(record.name), checksum="crc32c:00000000"))
     return stored
 
 

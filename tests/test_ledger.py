@@ -81,3 +81,46 @@ async def test_ledger_survives_restart_and_gc_by_uid(tmp_path: Path) -> None:
         ("a", 0), ("keep", 1), ("missing", 1)]
     assert len(await reopened.records(workflow_uid="uid-7", include_collected=True)) == 5
     reopened.close()
+
+
+def _stored(name: str, *, uid: str, key: str = "shared/model.bin") -> aa.ArtifactRecord:
+    return aa.ArtifactRecord(
+        name=name, location=aa.Location(repository="local", driver="local", key=key),
+        archive=aa.Archive.none(), gc=aa.GCStrategy.ON_WORKFLOW_COMPLETION,
+        status=aa.ArtifactStatus.STORED, workflow_uid=uid, node_id="n", size=1,
+        checksum="crc32c:00000000")
+
+
+async def test_failed_statement_rolls_back(tmp_path: Path) -> None:
+    """A failed batch is rolled back whole and the ledger keeps working afterwards."""
+    import sqlite3  # noqa: PLC0415
+
+    path = tmp_path / "ledger.sqlite3"
+    async with aa.Ledger(path) as ledger:
+        await ledger.record([_stored("first", uid="u")])
+        with sqlite3.connect(path) as other:
+            other.execute("CREATE TRIGGER refuse BEFORE INSERT ON artifacts "
+                          "WHEN NEW.name = 'bad' BEGIN SELECT RAISE(ABORT, 'refused'); END")
+        with pytest.raises(sqlite3.IntegrityError, match="refused"):
+            await ledger.record([_stored("half", uid="u"), _stored("bad", uid="u")])
+        await ledger.record([_stored("after1", uid="u"), _stored("after2", uid="u")])
+        names = [r.name for r in await ledger.records(workflow_uid="u")]
+    assert names == ["after1", "after2", "first"]
+    async with aa.Ledger(path) as reopened:  # what another process sees
+        assert [r.name for r in await reopened.records(workflow_uid="u")] == names
+
+
+async def test_mark_collected_touches_only_its_workflow(tmp_path: Path) -> None:
+    """Collecting one workflow never marks another's (or a uid-less) record at the same key."""
+    config = aa.RepositoryConfig.from_dict(
+        {"repositories": {"local": {"driver": "local", "root": str(tmp_path / "store")}}})
+    async with aa.Ledger(tmp_path / "ledger.sqlite3") as ledger, aa.Artifacts(
+            config, options=aa.TransferOptions(state_dir=tmp_path / "s")) as arts:
+        await ledger.record([_stored("m", uid="A"), _stored("m", uid="B"), _stored("m", uid="")])
+        report = await arts.collect_workflow(ledger, workflow_uid="A",
+                                             event=aa.GCEvent.WORKFLOW_COMPLETED)
+        assert report.already_absent == 1
+        assert await ledger.collected(workflow_uid="A") == {"m/0": "already_absent"}
+        assert await ledger.collected(workflow_uid="B") == {}
+        assert await ledger.collected(workflow_uid="") == {}
+        assert len(await ledger.records(workflow_uid="B")) == 1

@@ -8,7 +8,16 @@ class TestMyDriver(DriverConformance):
     async def driver(self):          # a fresh, empty driver instance
         ...
 ```
+
+It needs pytest: `pip install 'artifacts-async[testing]'`.
 """
+
+try:
+    import pytest  # noqa: F401 - only to say what to install when it is missing
+except ImportError as exc:  # pragma: no cover - exercised in a subprocess by the tests
+    raise ImportError(
+        "artifacts_async.testing needs pytest: pip install 'artifacts-async[testing]'"
+    ) from exc
 
 from ._conformance import DriverConformance
 from ._faults import FaultProxy, Faults

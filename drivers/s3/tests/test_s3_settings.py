@@ -148,7 +148,7 @@ def test_repr_names_the_bucket_but_no_credentials(monkeypatch: pytest.MonkeyPatc
 
 def test_argo_configmap_settings_are_accepted() -> None:
     """The settings the Argo ConfigMap mapping produces (role_arn included) parse."""
-    config = aa.RepositoryConfig.from_dict({"default": """
+    config = aa.RepositoryConfig.from_argo({"default": """
 s3:
   bucket: argo-artifacts
   endpoint: minio:9000
