@@ -43,11 +43,13 @@ def test_missing_driver_says_what_to_install(monkeypatch: pytest.MonkeyPatch) ->
     # Whether or not the azure driver is installed here, it is hidden for this test.
     installed = {n: ep for n, ep in _registry._entry_points().items() if n != "azure"}
     monkeypatch.setattr(_registry, "_entry_points", functools.cache(lambda: installed))
+    _registry.load_driver.cache_clear()  # a driver loaded by an earlier test is forgotten
     with pytest.raises(aa.DriverNotInstalledError, match=r"pip install 'artifacts-async\[azure\]'"):
         aa.load_driver("azure")
     with pytest.raises(aa.DriverNotInstalledError, match="entry points"):
         aa.load_driver("no-such-driver")
     assert issubclass(aa.DriverNotInstalledError, ImportError)
+    _registry.load_driver.cache_clear()
 
 
 def test_drivers_satisfy_protocol(tmp_path: object) -> None:
