@@ -34,7 +34,6 @@ from azure.storage.blob import (
 from azure.storage.blob.aio import BlobClient, ContainerClient
 
 from artifacts_async import ArtifactNotFoundError, BackendError, ConfigurationError
-from artifacts_async._checksums import crc32c, crc32c_combine
 from artifacts_async.abc import (
     ChecksumKind,
     DeleteOutcome,
@@ -43,6 +42,8 @@ from artifacts_async.abc import (
     PartChecksums,
     PendingUpload,
     UploadedPart,
+    crc32c,
+    crc32c_combine,
 )
 
 from ._body import body
@@ -429,16 +430,11 @@ class AzureDriver:
                 yield chunk
 
     async def delete(self, keys: Sequence[str]) -> Sequence[DeleteOutcome]:
-        """One batch request (at most `limits.delete_batch_size` keys, which the core
-        ensures), one outcome per key: `existed` is True or False, never a guess.
+        """One batch request for at most `limits.delete_batch_size` (256) keys, as the core
+        sends them; one outcome per key: `existed` is True or False, never a guess.
 
         A blob's snapshots are deleted with it.
         """
-        if len(keys) > self._limits.delete_batch_size:
-            raise ConfigurationError(
-                f"azure driver: {len(keys)} keys in one delete, at most "
-                f"{self._limits.delete_batch_size} (the service's batch limit)"
-            )
         if not keys:
             return []
         unique = list(dict.fromkeys(keys))
