@@ -53,6 +53,7 @@ from ._outcomes import delete_outcome
 from ._settings import AzureSettings
 from ._wire import (
     ABORTED,
+    CRC_KEY,
     MAX_BLOCKS,
     block_id,
     metadata_from_azure,
@@ -68,8 +69,6 @@ __all__ = ["AzureDriver"]
 
 T = TypeVar("T")
 MiB = 1024 * 1024
-# The whole object's CRC32C (hex), set at commit and read back by `stat`.
-CRC_KEY = "artifacts_async_crc32c"
 # Up to this size a put is one Put Blob (the SDK wants `bytes` there, a copy); above it,
 # one staged block and a commit, sent from the engine's buffer without a copy.
 _SINGLE_REQUEST_PUT = MiB

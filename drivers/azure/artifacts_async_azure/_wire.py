@@ -30,6 +30,7 @@ from artifacts_async import ConfigurationError
 
 __all__ = [
     "ABORTED",
+    "CRC_KEY",
     "BlockName",
     "block_id",
     "metadata_from_azure",
@@ -42,6 +43,8 @@ __all__ = [
 ]
 
 ABORTED = "abort"
+# The whole object's CRC32C (hex), set at commit and read back by `stat`: reserved.
+CRC_KEY = "artifacts_async_crc32c"
 _TOKEN = re.compile(r"[0-9a-f]{20}")
 _BLOCK = re.compile(r"aa-([0-9a-f]{20})-(\d{5}|abort)")
 MAX_BLOCKS = 50_000
@@ -125,6 +128,10 @@ def metadata_to_azure(metadata: Mapping[str, str]) -> dict[str, str]:
     """User metadata as Azure takes it (raises `ConfigurationError` for a bad name)."""
     encoded = {}
     for name, value in metadata.items():
+        if name.lower() == CRC_KEY:
+            raise ConfigurationError(
+                f"azure driver: metadata name {name!r} is reserved for the object's CRC32C"
+            )
         if not _NAME.fullmatch(name):
             raise ConfigurationError(
                 f"azure driver: metadata name {name!r} must be a C# identifier "

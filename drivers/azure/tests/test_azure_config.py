@@ -56,9 +56,7 @@ async def test_credentials_never_in_logs_reprs_or_errors(
     make_driver: MakeDriver, azurite: str, container: str, caplog: pytest.LogCaptureFixture,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """With the SDK's request log on and DEBUG everywhere, no log line, repr or error shows
-    an account key, a SAS token (or its signature, in any encoding) or a connection string;
-    each kind of credential works against Azurite."""
+    """With the SDK's request log at DEBUG, no log line, repr or error shows a credential."""
     sas = _sas(container)
     signature = parse_qs(sas)["sig"][0]
     conn = connection_string(azurite)
@@ -102,8 +100,7 @@ async def test_missing_credential_reference(make_driver: MakeDriver) -> None:
 async def test_sdk_credentials_are_created_and_closed(
     make_driver: MakeDriver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """use_sdk_creds builds a DefaultAzureCredential (no request is made to build it), and
-    aclose closes it with the client."""
+    """use_sdk_creds builds a DefaultAzureCredential without a request; aclose closes it."""
     closed: list[DefaultAzureCredential] = []
 
     class Recording(DefaultAzureCredential):
@@ -204,8 +201,7 @@ async def test_argo_configmap_azure_entry(
     azurite: str, container: str, tmp_path: Path, blobs: ContainerClient,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Argo's `azure:` ConfigMap example loads; its blobNameFormat is the key format; the
-    account key comes from the mounted secret; an artifact saves and loads."""
+    """Argo's azure: ConfigMap example loads, blobNameFormat is the key format; save and load."""
     path = tmp_path / "cm.yaml"
     path.write_text(ARGO_CONFIGMAP.format(endpoint=azurite, container=container))
     secret = tmp_path / "secrets" / "my-azure-storage-credentials" / "account-access-key"
@@ -256,8 +252,7 @@ def test_settings_from_a_repository(azurite: str) -> None:
 
 
 def test_redactor_masks_what_the_sdk_might_leak(caplog: pytest.LogCaptureFixture) -> None:
-    """Registered secrets (in any URL encoding), signatures, connection-string keys and
-    bearer tokens are masked in the SDK's log records before any handler sees them."""
+    """Secrets, signatures, account keys and bearer tokens are masked in SDK log records."""
     secret = "s3cr3t+key/with=chars"
     SecretRedactor.register(secret)
     caplog.set_level(logging.DEBUG)

@@ -52,8 +52,7 @@ async def test_entry_point_resolves() -> None:
 async def test_save_and_load_blocks_and_directory(
     azurite: str, container: str, tmp_path: Path, blobs: ContainerClient
 ) -> None:
-    """A 10 MiB file goes up as 3 verified blocks and a directory as a tarball; both load
-    back, and the blob's CRC32C lets a key-only input be verified."""
+    """A file as verified blocks and a directory as a tarball save; both and a key-only load."""
     src = tmp_path / "src"
     (src / "tree" / "sub").mkdir(parents=True)
     content = _random_file(src / "model.bin", 10 * MiB)
@@ -122,8 +121,7 @@ class CorruptingDriver:
 async def test_a_damaged_block_is_rejected_by_the_service_and_resent(
     settings: Mapping[str, Any], azurite: str, container: str, tmp_path: Path
 ) -> None:
-    """Azurite checks each block's MD5: the damaged block is refused (IntegrityError), the
-    engine sends it again from its buffer, and the object is stored intact."""
+    """Azurite refuses a damaged block (MD5); the engine resends it; the object is intact."""
     content = _random_file(tmp_path / "model.bin", 10 * MiB, seed=3)
     corrupting = CorruptingDriver(AzureDriver.from_settings(settings))
     events: list[aa.ProgressEvent] = []
@@ -182,8 +180,7 @@ asyncio.run(main())
 async def test_resume_after_the_process_was_killed(
     azurite: str, container: str, tmp_path: Path, blobs: ContainerClient
 ) -> None:
-    """A 200 MiB save SIGKILLed after 6 of 13 blocks is resumed by the next process, which
-    sends exactly the 7 missing blocks; the object reads back byte for byte."""
+    """A 200 MiB save SIGKILLed after 6 of 13 blocks resumes sending exactly the 7 missing."""
     part_size, kill_after = 16 * MiB, 6
     source = tmp_path / "big.bin"
     content = _random_file(source, 200 * MiB, seed=7)

@@ -122,8 +122,7 @@ async def test_empty_object_reads(driver: AzureDriver) -> None:
 async def test_multipart_upload_reports_the_whole_crc32c(
     driver: AzureDriver, blobs: ContainerClient
 ) -> None:
-    """Blocks staged out of order commit in part order, with the metadata given at start
-    and the whole object's CRC32C, which stat reports."""
+    """Blocks commit in part order with the start's metadata and the whole CRC32C."""
     first, second = b"a" * (2 * MiB), b"tail bytes"
     upload_id = await driver.start_upload("mp/obj", metadata={"artifact": "mp"})
     p2 = await driver.upload_part("mp/obj", upload_id, 2, second, offset=len(first),
@@ -150,8 +149,7 @@ async def test_multipart_upload_reports_the_whole_crc32c(
 
 
 async def test_completing_twice_or_unknown_is_not_found(driver: AzureDriver) -> None:
-    """Committing blocks the service no longer holds (an earlier commit took them) is
-    ArtifactNotFoundError, which tells the engine to check for an earlier success."""
+    """Committing blocks the service no longer holds raises ArtifactNotFoundError."""
     parts = await _multipart(driver, "k", b"data")
     upload_id = await driver.start_upload("k", metadata={})
     with pytest.raises(aa.ArtifactNotFoundError, match="does not hold the blocks"):
@@ -175,8 +173,7 @@ async def test_resending_a_block_replaces_it(driver: AzureDriver) -> None:
 
 
 async def test_uploads_under_one_key_are_kept_apart(driver: AzureDriver) -> None:
-    """Two uploads of one key list only their own blocks; committing one discards the
-    other's, which then cannot be committed."""
+    """Two uploads of one key list only their own blocks; a commit discards the other's."""
     one = await driver.start_upload("k", metadata={})
     two = await driver.start_upload("k", metadata={})
     await driver.upload_part("k", one, 1, b"one", offset=0, checksums=md5_checks(b"one"))
@@ -195,8 +192,7 @@ async def test_uploads_under_one_key_are_kept_apart(driver: AzureDriver) -> None
 async def test_abort_never_touches_a_committed_blob(
     driver: AzureDriver, blobs: ContainerClient
 ) -> None:
-    """Commit v1, stage v2, abort v2: v1 is intact (bytes, ETag, metadata, time), and v2
-    is neither listed nor resumable."""
+    """Commit v1, stage v2, abort v2: v1 is intact and v2 is neither listed nor resumable."""
     await _multipart(driver, "k", b"version one", metadata={"v": "1"})
     before = blobs.get_blob_client("k").get_blob_properties()
     v2 = await driver.start_upload("k", metadata={"v": "2"})
@@ -223,8 +219,7 @@ async def test_abort_never_touches_a_committed_blob(
 
 async def test_sweep_aborts_stale_uploads_only(driver: AzureDriver,
                                                blobs: ContainerClient) -> None:
-    """The core's orphan sweep, by the start time in each upload's blocks: old uploads are
-    aborted, new ones and committed blobs are left alone."""
+    """The orphan sweep aborts old uploads only and leaves committed blobs untouched."""
     await _multipart(driver, "tmp/committed", b"v1")
     before = blobs.get_blob_client("tmp/committed").get_blob_properties()
     stale = {}
@@ -253,8 +248,7 @@ async def test_sweep_aborts_stale_uploads_only(driver: AzureDriver,
 
 
 async def test_list_is_in_key_order_and_skips_uncommitted(driver: AzureDriver) -> None:
-    """list(prefix) yields committed blobs under the prefix, sorted; staged blocks of a
-    never-committed upload are not an object."""
+    """list(prefix) yields committed blobs under the prefix in key order, not staged blocks."""
     keys = ["a/3", "a/1", "a/2", "a/sub/4", "b/5"]
     for key in keys:
         await driver.put(key, key.encode(), checksums=md5_checks(key.encode()), metadata={})
@@ -318,8 +312,7 @@ async def test_keys_that_need_url_encoding(driver: AzureDriver) -> None:
 
 
 async def test_metadata_round_trips(driver: AzureDriver, blobs: ContainerClient) -> None:
-    """Metadata given to put and to start_upload comes back from stat exactly, non-ASCII
-    values included (stored RFC 2047-encoded); invalid names are refused up front."""
+    """Metadata (non-ASCII too) round-trips through put and start_upload; bad names refused."""
     metadata = {"artifact": "modèle ✓", "archive": "none", "tricky": "=?UTF-8?B?eA==?=",
                 "spaced": " padded "}
     await driver.put("k", b"x", checksums=md5_checks(b"x"), metadata=metadata)
@@ -329,7 +322,7 @@ async def test_metadata_round_trips(driver: AzureDriver, blobs: ContainerClient)
     raw = blobs.get_blob_client("k").get_blob_properties().metadata
     assert raw["archive"] == "none"
     assert raw["artifact"].isascii()
-    for bad in ("n\u00e4me", "with-dash", "1digit"):
+    for bad in ("n\u00e4me", "with-dash", "1digit", "artifacts_async_crc32c"):
         with pytest.raises(aa.ConfigurationError, match="metadata name"):
             await driver.put("k", b"x", checksums=md5_checks(b"x"), metadata={bad: "v"})
         with pytest.raises(aa.ConfigurationError, match="metadata name"):
@@ -337,8 +330,7 @@ async def test_metadata_round_trips(driver: AzureDriver, blobs: ContainerClient)
 
 
 async def test_parts_without_checksums(driver: AzureDriver) -> None:
-    """A caller that gives no MD5 still uploads; without part CRC32Cs no whole CRC32C is
-    claimed."""
+    """Parts without an MD5 still upload; without part CRC32Cs no whole CRC32C is claimed."""
     upload_id = await driver.start_upload("k", metadata={})
     part = await driver.upload_part("k", upload_id, 1, b"data", offset=0,
                                     checksums=PartChecksums())

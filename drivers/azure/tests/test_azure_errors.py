@@ -108,8 +108,7 @@ def test_transport_errors_are_transient(exc: BaseException) -> None:
 
 
 def test_credential_errors() -> None:
-    """No usable SDK credential is a ConfigurationError; a refused token request is a
-    PermissionDeniedError."""
+    """No usable SDK credential is a ConfigurationError; a refused token, PermissionDeniedError."""
     unavailable = _mapped(CredentialUnavailableError("no managed identity endpoint"))
     assert isinstance(unavailable, aa.ConfigurationError)
     assert "credentials" in str(unavailable)

@@ -97,9 +97,7 @@ async def _round(
 async def test_transfers_through_faults_end_in_bound(
     azurite: str, container: str, tmp_path: Path, faults: Faults
 ) -> None:
-    """Over seeded runs with connections reset, closed or stalled mid-stream, each save
-    and load ends within a bound: the loaded bytes equal the source, or the artifact
-    failed with one artifacts_async error (never an SDK exception, never a hang)."""
+    """Through resets, closes and stalls every run ends in bound: intact or one typed error."""
     content = random.Random(5).randbytes(4 * MiB)
     source = tmp_path / "model.bin"
     source.write_bytes(content)

@@ -23,8 +23,7 @@ async def test_gc_of_600_keys_takes_three_batch_requests(
     settings: Mapping[str, Any], azurite: str, container: str, blobs: ContainerClient,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """600 stored artifacts are deleted in exactly 3 batch requests (256 + 256 + 88) on
-    the wire; a never-stored attempt is skipped and an absent one reported as such."""
+    """600 stored artifacts are deleted in exactly 3 batch requests on the wire."""
     config = aa.RepositoryConfig.from_dict({"repositories": {"azure": {
         "driver": "azure", "endpoint": azurite, "container": container,
         "credentials": {"account_key_env": KEY_ENV}}}})

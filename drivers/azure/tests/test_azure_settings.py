@@ -126,8 +126,7 @@ def test_use_sdk_creds_wins_over_references() -> None:
 
 
 def test_limits() -> None:
-    """Block blobs: 4000 MiB blocks, 50,000 of them, MD5 per block, 256 deletes a batch;
-    without content_md5 nothing per block is claimed to be verified."""
+    """Block blob limits: 4000 MiB blocks, 50,000 blocks, MD5 per block, 256 deletes per batch."""
     limits = AzureDriver(_parse(endpoint=ENDPOINT)).limits
     assert limits is AzureDriver.DEFAULT_LIMITS
     assert (limits.max_part_size, limits.max_parts, limits.delete_batch_size) == \
