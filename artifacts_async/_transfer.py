@@ -354,7 +354,14 @@ class UploadEngine:
                 number += 1
                 expected = sizer.part_size(number)
                 if number > 1:
-                    read = await self._read(source, expected)
+                    try:
+                        read = await self._read(source, expected)
+                    except Exception as exc:
+                        # A source that fails (a broken stream, a file that shrank) fails the
+                        # upload with its own error, not wrapped in the task group's.
+                        up.error = up.error or exc
+                        tg.cancel_scope.cancel()
+                        break
                 data = read.data
                 if not data:
                     self.budget.release_buffer(read.buffer)

@@ -18,7 +18,7 @@ import artifacts_async as aa
 from artifacts_async import abc
 from artifacts_async._drivers._local import LocalDriver
 from artifacts_async._drivers._memory import MemoryDriver
-from artifacts_async.abc import DeleteOutcome, Driver, DriverLimits
+from artifacts_async.abc import DeleteOutcome, Driver, DriverLimits, ObjectInfo
 from artifacts_async.testing import DriverConformance
 
 pytestmark = pytest.mark.anyio
@@ -118,13 +118,20 @@ class BufferingDriver(WrappedDriver):
             yield chunk
 
 
-class _BufferingKit(DriverConformance):
-    """The kit against a driver that buffers reads (not collected: no Test prefix)."""
+class ForgetfulDriver(WrappedDriver):
+    """A driver that stores objects but not their metadata (the old `local`)."""
+
+    async def stat(self, key: str) -> ObjectInfo:
+        return attrs.evolve(await self.inner.stat(key), metadata={})
+
+
+class _Kit(DriverConformance):
+    """The kit, called directly on faulty drivers (not collected: no Test prefix)."""
 
 
 async def test_laziness_test_fails_on_a_buffering_driver(memory_store_name: str) -> None:
     """The kit's laziness test catches a driver that buffers the whole object."""
-    kit = _BufferingKit()
+    kit = _Kit()
     lazy = MemoryDriver(name=memory_store_name)
     await kit.test_read_is_lazy(lazy)
     with pytest.raises(AssertionError, match="must stream"):
@@ -143,3 +150,13 @@ def test_each_driver_pins_the_cores_compatible_range(pyproject: Path) -> None:
     major, minor = (int(n) for n in aa.__version__.split(".")[:2])
     assert core.specifier.contains(aa.__version__)
     assert not core.specifier.contains(f"{major}.{minor + 1}.0")
+
+
+async def test_metadata_test_fails_on_a_driver_that_drops_metadata(
+    memory_store_name: str,
+) -> None:
+    """The kit's metadata round trip catches a driver that does not keep metadata."""
+    kit = _Kit()
+    await kit.test_metadata_round_trip(MemoryDriver(name=memory_store_name))
+    with pytest.raises(AssertionError):
+        await kit.test_metadata_round_trip(ForgetfulDriver(MemoryDriver(name=memory_store_name)))

@@ -290,8 +290,7 @@ class _CannotTell(WrappedDriver):
 
 
 async def test_absence_is_reported_when_the_delete_cannot_tell(memory_store_name: str) -> None:
-    """A driver whose delete cannot tell absence gets a stat per key first, so objects that
-    were already gone are `already_absent`, and unknown presence is said in the reason."""
+    """Where delete cannot tell, GC stats first: gone objects are `already_absent`."""
     config = memory_config(memory_store_name)
     ctx = aa.Context(workflow_name="wf", pod_name="p", artifact_gc=S.ON_WORKFLOW_COMPLETION)
     planned = aa.plan_outputs([aa.OutputArtifact(name=n, path="x") for n in "abc"],

@@ -18,8 +18,7 @@ pytestmark = pytest.mark.anyio
 @pytest.mark.parametrize("verify", [True, False])
 async def test_key_only_input_gets_the_saved_mode(tmp_path: Path, memory_store_name: str,
                                                   driver: str, verify: bool) -> None:
-    """A key-only input (no record) is written with the mode its output was saved with;
-    the input's own mode still wins."""
+    """A key-only input gets the mode saved with the object; its own mode still wins."""
     settings = {"root": str(tmp_path / "repo")} if driver == "local" else \
         {"name": memory_store_name}
     config = aa.RepositoryConfig.from_dict(

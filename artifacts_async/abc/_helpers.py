@@ -155,7 +155,8 @@ def int_setting(settings: Mapping[str, Any], name: str, default: int) -> int:
 
 
 def limits_from_settings(base: DriverLimits, settings: Mapping[str, Any]) -> DriverLimits:
-    """`base` with any of `LIMIT_SETTINGS` overridden by `settings`.
+    """`base` with `min_part_size`, `max_part_size`, `max_parts`, `max_single_put`,
+    `delete_batch_size` or `max_object_size` overridden by `settings`.
 
     Used to run a driver with small limits in tests (`{"delete_batch_size": 50}`). A value
     that is not a non-negative integer raises `ConfigurationError` naming the setting.

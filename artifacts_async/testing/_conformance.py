@@ -239,8 +239,7 @@ class DriverConformance:
             await read_all(driver, "conf/missing")
 
     async def test_delete_is_idempotent(self, driver: Driver) -> None:
-        """Deleting an absent key reports `existed=False` (None where the driver declares
-        `delete_reports_absence=False`), without an error."""
+        """Deleting an absent key says so (existed False, or None if undeclarable), no error."""
         await put(driver, "conf/once", b"x")
         await driver.delete(["conf/once"])
         (outcome,) = await driver.delete(["conf/once"])
@@ -303,8 +302,7 @@ class DriverConformance:
         assert dict((await driver.stat("conf/meta-mp")).metadata) == {}
 
     async def test_buffers_are_not_kept(self, driver: Driver) -> None:
-        """put and upload_part copy or send `data` during the call: reusing the buffer
-        afterwards (as the engine does) changes nothing stored."""
+        """Reusing a buffer after put/upload_part returns (as the engine does) changes nothing."""
         buffer = bytearray(os.urandom(5000))
         original = bytes(buffer)
         await driver.put("conf/buf", buffer, checksums=checks(driver, original), metadata={})
@@ -320,8 +318,7 @@ class DriverConformance:
         assert await read_all(driver, "conf/buf-mp") == original
 
     async def test_read_is_lazy(self, driver: Driver) -> None:
-        """read() fetches as the caller iterates: taking a few chunks of a large object
-        allocates far less than the object, and the iterator can be closed early."""
+        """Taking the first chunks of a large object allocates far less than the object."""
         data = os.urandom(LAZY_SIZE)
         await upload(driver, "conf/lazy", data, size=part_size(driver, 4 * 1024 * 1024))
         del data  # only what the read allocates is measured below
