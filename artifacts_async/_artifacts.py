@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator, Mapping, Sequence
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, aclosing, asynccontextmanager
 from datetime import timedelta
 from types import TracebackType
-from typing import final
+from typing import cast, final
 
 import anyio
 import attrs
@@ -33,12 +33,15 @@ from ._exceptions import (
 from ._gc import GCEvent, GCReport, collect_garbage, sweep_orphans
 from ._journal import Journal, default_state_dir
 from ._ledger import Ledger
+from ._observe import SaveObserver
 from ._options import TransferOptions
+from ._outcomes import as_artifact_error, in_spec_order
 from ._planning import plan_inputs, plan_outputs
 from ._records import ArtifactRecord, ArtifactStatus
 from ._registry import create_driver
 from ._sources import Source, StreamSource, open_source
 from ._specs import Archive, Context, GCStrategy, InputArtifact, OutputArtifact
+from ._telemetry import count_gc, trace_driver, traced
 from ._transfer import UploadEngine
 from .abc import Driver, PendingUpload
 
@@ -51,6 +54,7 @@ class SaveResult:
     """The final records of a save, in the order of the specs, and each failure's error."""
 
     records: Sequence[ArtifactRecord]
+    # In the order of the specs, whatever order the transfers ended in.
     errors: Mapping[str, ArtifactError]
     peak_parts_in_flight: int = 0
     peak_buffered_bytes: int = 0
@@ -61,7 +65,7 @@ class SaveResult:
         return not self.errors
 
     def raise_for_errors(self) -> None:
-        """Raise the first artifact's error if any failed."""
+        """Raise the error of the first failed artifact, in the order of the specs."""
         for error in self.errors.values():
             raise error
 
@@ -143,6 +147,7 @@ class Artifacts:
                 repo = self.config.get(repository)
                 settings = repo.driver_settings()
                 driver = await anyio.to_thread.run_sync(create_driver, repo.driver, settings)
+                driver = trace_driver(driver, repo.driver)
                 self._drivers[repository] = driver
                 self._owned.append(driver)
             return self._drivers[repository]
@@ -155,6 +160,7 @@ class Artifacts:
             self._journal = Journal(state / "uploads.sqlite3")
         return self._journal
 
+    @traced("save")
     async def save_outputs(
         self,
         outputs: Sequence[OutputArtifact],
@@ -168,12 +174,20 @@ class Artifacts:
 
         1. Plans all records; a planning error (`KeyTemplateError`, `ConfigurationError`)
            is raised before anything is uploaded.
-        2. Calls `on_report` once with every planned record, before any byte moves.
+        2. Creates the drivers and calls `on_report` once with every planned record,
+           before any byte moves; each record's URL is its driver's own (`describe`), the
+           one the final record carries.
         3. Uploads all artifacts concurrently under one budget; one failure does not stop
            the others. A missing path fails a required artifact and skips an optional one.
-        4. Calls `on_complete` once with the final records and returns them.
+           Any failure of one artifact is an `ArtifactError` of that artifact alone (a
+           foreign exception becomes a `TransferError` whose `__cause__` is it).
+        4. Calls `on_complete` once with the final records and returns them, errors in
+           the order of the specs.
         """
-        planned = plan_outputs(outputs, context=context, config=self.config)
+        observer = SaveObserver(on_progress)  # logs and traces; refuses an async on_progress
+        on_progress = observer
+        planned = await self._located(plan_outputs(outputs, context=context, config=self.config))
+        on_complete = observer.begin(planned, on_complete)
         await call(on_report, ReportDetails(records=planned))
         engine = self._engine(on_progress)
         final: list[ArtifactRecord] = list(planned)
@@ -201,16 +215,12 @@ class Artifacts:
                     final[index] = attrs.evolve(record, status=ArtifactStatus.FAILED,
                                                 error=_describe(exc))
                     failed(spec.name, record, exc)
-                except (ArtifactError, OSError) as exc:
-                    error = exc if isinstance(exc, ArtifactError) else TransferError(
-                        f"artifact {spec.name!r}: {exc}"
-                    )
-                    if error is not exc:
-                        error.__cause__ = exc
+                except Exception as exc:  # one artifact's failure, whatever its kind
+                    error = as_artifact_error(exc, f"artifact {spec.name!r}")
                     errors[spec.name] = error
                     final[index] = attrs.evolve(record, status=ArtifactStatus.FAILED,
-                                                error=_describe(exc))
-                    failed(spec.name, record, exc)
+                                                error=_describe(error))
+                    failed(spec.name, record, error)
 
         async with anyio.create_task_group() as tg:
             for index, spec in enumerate(outputs):
@@ -218,10 +228,32 @@ class Artifacts:
         await call(on_complete, CompleteDetails(records=final))
         return SaveResult(
             records=final,
-            errors=errors,
+            errors=in_spec_order(errors, [spec.name for spec in outputs]),
             peak_parts_in_flight=engine.budget.peak_parts,
             peak_buffered_bytes=engine.budget.peak_bytes,
         )
+
+    async def _located(self, records: list[ArtifactRecord]) -> list[ArtifactRecord]:
+        """`records` with each URL from its driver's own `describe` (drivers are created).
+
+        A repository whose driver cannot be created keeps the planned URL: its artifacts
+        fail with that error when they are transferred, and never land anywhere.
+        """
+        drivers: dict[str, Driver | None] = {}
+        for repository in dict.fromkeys(r.location.repository for r in records):
+            try:
+                drivers[repository] = await self.driver(repository)
+            except ArtifactError:
+                drivers[repository] = None
+        located = []
+        for record in records:
+            driver = drivers[record.location.repository]
+            if driver is None:
+                located.append(record)
+                continue
+            url = driver.describe(record.location.key)
+            located.append(attrs.evolve(record, location=attrs.evolve(record.location, url=url)))
+        return located
 
     def _engine(self, on_progress: ProgressCallback | None) -> UploadEngine:
         return UploadEngine(
@@ -231,6 +263,7 @@ class Artifacts:
             on_progress=on_progress,
         )
 
+    @traced("save")
     async def save_stream(
         self,
         name: str,
@@ -254,7 +287,10 @@ class Artifacts:
         """
         spec = OutputArtifact(name=name, path=name, key=key, repository=repository,
                               archive=Archive.none(), gc=gc)
-        record = plan_outputs([spec], context=context, config=self.config)[0]
+        observer = SaveObserver(on_progress)  # logs and traces; refuses an async on_progress
+        on_progress = observer
+        (record,) = await self._located(plan_outputs([spec], context=context, config=self.config))
+        observer.begin([record], None)
 
         @asynccontextmanager
         async def source() -> AsyncIterator[Source]:
@@ -285,14 +321,15 @@ class Artifacts:
             stored = await engine.upload(
                 driver, record.location.key, source, artifact=spec.name, metadata=metadata
             )
+        # The URL is the one reported early (`_located`): the driver's own.
         return attrs.evolve(
             record,
             status=ArtifactStatus.STORED,
             size=stored.size,
             checksum=f"crc32c:{stored.crc32c}",
-            location=attrs.evolve(record.location, url=driver.describe(record.location.key)),
         )
 
+    @traced("load")
     async def load_inputs(
         self,
         inputs: Sequence[InputArtifact],
@@ -307,7 +344,7 @@ class Artifacts:
         required input (`MissingInputError`) and skips an optional one. With
         `raise_on_error`, the first failure is raised once all inputs have ended.
         """
-        records = plan_inputs(inputs, context=context, config=self.config)
+        records = await self._located(plan_inputs(inputs, context=context, config=self.config))
         budget = self._budget or TransferBudget.from_options(self.options)
         skipped: list[str] = []
         errors: dict[str, ArtifactError] = {}
@@ -354,12 +391,42 @@ class Artifacts:
         """Stream a stored object's bytes (as stored: archives are not unpacked).
 
         Reading it whole checks the record's checksum at the end (`IntegrityError`).
+        Prefer `stream()`: it closes the download at a known point when you stop early.
         """
         driver = await self.driver(record.location.repository)
         async for chunk in verified_stream(driver, record, offset=offset, length=length,
                                            verify=verify, options=self.options):
             yield chunk
 
+    @asynccontextmanager
+    async def stream(
+        self,
+        record: ArtifactRecord,
+        *,
+        offset: int = 0,
+        length: int | None = None,
+        verify: bool = True,
+    ) -> AsyncIterator[AsyncIterator[bytes]]:
+        """Stream a stored object's bytes; leaving the block closes the download.
+
+        ```python
+        async with artifacts.stream(record) as chunks:
+            async for chunk in chunks:
+                ...
+        ```
+
+        The bytes are as stored (archives are not unpacked). Reading it whole checks the
+        record's checksum after the last chunk (`IntegrityError`). Stopping early is safe:
+        the backend read is closed when the block exits, not when garbage is collected.
+        """
+        driver = await self.driver(record.location.repository)
+        chunks = cast(AsyncGenerator[bytes, None], verified_stream(
+            driver, record, offset=offset, length=length, verify=verify, options=self.options
+        ))
+        async with aclosing(chunks):
+            yield chunks
+
+    @traced("collect_garbage", on_result=count_gc)
     async def collect_garbage(
         self,
         records: Sequence[ArtifactRecord],

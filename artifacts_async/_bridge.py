@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from types import TracebackType
 from typing import Any
 
@@ -17,6 +18,22 @@ import anyio.to_thread
 from anyio.streams.memory import MemoryObjectSendStream
 
 _FLUSH = 1024 * 1024
+
+
+@asynccontextmanager
+async def closing_chunks(chunks: AsyncIterator[bytes]) -> AsyncIterator[AsyncIterator[bytes]]:
+    """Close `chunks` (an async generator: a driver's read, say) when the block exits.
+
+    `async for` alone leaves an abandoned generator open until garbage collection; this
+    closes it, and so the backend response under it, at a known point.
+    """
+    try:
+        yield chunks
+    finally:
+        aclose = getattr(chunks, "aclose", None)
+        if aclose is not None:
+            with anyio.CancelScope(shield=True):
+                await aclose()
 
 
 class SinkWriter(io.RawIOBase):

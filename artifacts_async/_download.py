@@ -19,7 +19,7 @@ import anyio.to_thread
 import attrs
 
 from ._archive import extract
-from ._bridge import AsyncIteratorReader
+from ._bridge import AsyncIteratorReader, closing_chunks
 from ._budget import TransferBudget
 from ._checksums import combine_all, crc32c
 from ._exceptions import IntegrityError, TransientBackendError
@@ -61,9 +61,10 @@ async def resilient_read(
             remaining = None if length is None else length - position
             if remaining == 0:
                 return
-            async for chunk in driver.read(key, offset=start, length=remaining):
-                position += len(chunk)
-                yield chunk
+            async with closing_chunks(driver.read(key, offset=start, length=remaining)) as reads:
+                async for chunk in reads:
+                    position += len(chunk)
+                    yield chunk
             return
 
 
@@ -88,14 +89,15 @@ async def verified_stream(
     size = 0
     chunks = resilient_read(driver, key, offset=offset, length=length,
                             options=options or TransferOptions())
-    async for chunk in chunks:
-        if expected is not None:
-            if len(chunk) >= _THREAD_CRC:
-                value = await anyio.to_thread.run_sync(crc32c, chunk, value)
-            else:
-                value = crc32c(chunk, value)
-        size += len(chunk)
-        yield chunk
+    async with closing_chunks(chunks):
+        async for chunk in chunks:
+            if expected is not None:
+                if len(chunk) >= _THREAD_CRC:
+                    value = await anyio.to_thread.run_sync(crc32c, chunk, value)
+                else:
+                    value = crc32c(chunk, value)
+            size += len(chunk)
+            yield chunk
     if expected is not None:
         _check_crc(driver, record, value)
         if record.size is not None and size != record.size:

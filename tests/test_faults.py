@@ -159,6 +159,17 @@ async def test_a_stall_ends_when_the_proxy_closes(sink: Sink) -> None:
     await shut(writer)
 
 
+async def test_max_faults_limits_the_faulty_connections(sink: Sink) -> None:
+    """Once max_faults faults fired, new connections pass untouched."""
+    faults = Faults(close=1.0, after_bytes=(3, 3), direction="response", max_faults=2)
+    async with FaultProxy(sink.address, faults=faults) as proxy:
+        assert await roundtrip(proxy, b"ok") == b"ok"  # too short to fire
+        for _ in range(2):
+            assert await roundtrip(proxy, b"long enough") == b"lon"
+        assert await roundtrip(proxy, b"long enough") == b"long enough"
+    assert proxy.planned == ["close", "close", "close", None]
+
+
 async def test_latency_delays_each_chunk(sink: Sink) -> None:
     """Latency is added before each forwarded chunk."""
     async with FaultProxy(sink.address, faults=Faults(latency=0.05)) as proxy:

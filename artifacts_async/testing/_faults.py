@@ -58,7 +58,8 @@ class Faults:
     connection gets that fault; it fires once `after_bytes` (a random count in the
     inclusive range) have passed in `direction` ("request": client to server,
     "response": server to client, None: either, chosen at random). `latency` is added,
-    in seconds, before every forwarded chunk of every connection.
+    in seconds, before every forwarded chunk of every connection. Once `max_faults` faults
+    have fired, connections accepted afterwards pass untouched.
     """
 
     reset: float = attrs.field(default=0.0, validator=_probability)
@@ -67,6 +68,7 @@ class Faults:
     after_bytes: tuple[int, int] = (0, 256 * 1024)
     direction: Direction | None = None
     latency: float = 0.0
+    max_faults: int | None = None
 
     def __attrs_post_init__(self) -> None:
         if self.reset + self.stall + self.close > 1.0:
@@ -271,6 +273,8 @@ class FaultProxy:
             return
         faults = self.faults
         plan = _draw(self._rng, faults)
+        if faults.max_faults is not None and self.fired.total() >= faults.max_faults:
+            plan = attrs.evolve(plan, kind=None)
         self.planned.append(plan.kind)
         try:
             try:
