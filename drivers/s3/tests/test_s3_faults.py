@@ -165,10 +165,15 @@ async def test_cancelled_saves_leak_nothing_and_rerun(
         # The driver's first request also builds its SDK client (a second or so on a busy
         # machine); a start request in flight is waited for, so warm the client first.
         assert (await arts.save_outputs([warm], context=CONTEXT)).ok
+        # Cancel within the time a whole save takes on this machine now, so that the
+        # cancellations do land mid-save (a fixed 0.4 s missed them all on an idle machine).
+        started = anyio.current_time()
+        assert (await arts.save_outputs([output], context=CONTEXT)).ok
+        span = anyio.current_time() - started
         for _ in range(3):
             tasks = set(asyncio.all_tasks())
             with anyio.CancelScope() as scope:
-                scope.deadline = anyio.current_time() + rng.uniform(0.0, 0.4)
+                scope.deadline = anyio.current_time() + rng.uniform(0.0, 0.8 * span)
                 await arts.save_outputs([output], context=CONTEXT)
             if scope.cancelled_caught:
                 cancelled += 1
