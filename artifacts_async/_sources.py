@@ -100,7 +100,8 @@ class FileSource:
 
 
 class StreamSource:
-    """A stream of chunks of unknown size (an archive being written)."""
+    """A stream of chunks of unknown size: an archive being written from the tree at
+    `path` (checked unchanged at the end), or bytes from elsewhere (no `path`)."""
 
     def __init__(
         self,

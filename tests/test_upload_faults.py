@@ -358,6 +358,27 @@ async def test_cleanup_that_stalls_is_bounded(tmp_path: Path, memory_store_name:
     assert ("abort_upload", "wf/p/f", None) in driver.calls
 
 
+async def test_a_cancelled_local_put_leaves_no_temporary_file(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A put cancelled while its worker thread writes leaves no temporary file."""
+    driver = LocalDriver(tmp_path / "repo")
+    scope = anyio.CancelScope()
+    original = driver._sidecars.write
+
+    def cancelling_write(*args: Any) -> Any:
+        anyio.from_thread.run_sync(scope.cancel)
+        return original(*args)
+
+    monkeypatch.setattr(driver._sidecars, "write", cancelling_write)
+    with scope:
+        # The worker thread is not interrupted: the put completes, and the cancellation
+        # is delivered at the next checkpoint.
+        await driver.put("k", b"data", checksums=PartChecksums(), metadata={})
+        await anyio.lowlevel.checkpoint()
+    assert scope.cancelled_caught
+    assert list((tmp_path / "repo" / ".artifacts-async" / "tmp").iterdir()) == []
+
+
 async def test_an_upload_the_journal_could_not_record_is_aborted(
         tmp_path: Path, memory_store_name: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """If journaling a started upload fails, the upload is aborted, not left behind."""
