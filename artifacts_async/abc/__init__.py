@@ -2,7 +2,9 @@
 
 A driver implements `Driver` with the value types below; `crc32c`, `crc32c_combine`,
 `part_checksums`, `verify_part`, `resolve_range` and `limits_from_settings` are the
-helpers the core's own drivers use. `docs/drivers.md` walks through writing one.
+helpers the core's own drivers use; `SettingsReader`, `translated_errors` and
+`SecretRedactor` read settings, translate SDK errors and keep secrets out of SDK logs
+the same way in every cloud driver. `docs/drivers.md` walks through writing one.
 """
 
 from ._driver import (
@@ -15,6 +17,7 @@ from ._driver import (
     PendingUpload,
     UploadedPart,
 )
+from ._errors import translated_errors
 from ._helpers import (
     crc32c,
     crc32c_combine,
@@ -23,6 +26,8 @@ from ._helpers import (
     resolve_range,
     verify_part,
 )
+from ._redact import SecretRedactor
+from ._settings import SettingsReader
 
 __all__ = [
     "ChecksumKind",
@@ -32,11 +37,14 @@ __all__ = [
     "ObjectInfo",
     "PartChecksums",
     "PendingUpload",
+    "SecretRedactor",
+    "SettingsReader",
     "UploadedPart",
     "crc32c",
     "crc32c_combine",
     "limits_from_settings",
     "part_checksums",
     "resolve_range",
+    "translated_errors",
     "verify_part",
 ]

@@ -149,9 +149,14 @@ def resolve_range(size: int, offset: int, length: int | None) -> tuple[int, int]
 def int_setting(settings: Mapping[str, Any], name: str, default: int) -> int:
     """An integer setting, or a `ConfigurationError` naming it."""
     value = settings.get(name, default)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+    if not is_int_at_least(value, 0):
         raise ConfigurationError(f"setting {name!r} must be a non-negative integer, got {value!r}")
-    return value
+    return int(value)
+
+
+def is_int_at_least(value: object, minimum: int) -> bool:
+    """Whether `value` is an int (not a bool) of at least `minimum`."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
 
 
 def limits_from_settings(base: DriverLimits, settings: Mapping[str, Any]) -> DriverLimits:

@@ -1,5 +1,6 @@
 """Testing aids for driver authors: the driver conformance kit, test servers, faults,
-and the load suites (damaged objects, cancellation at random points).
+the load suites (damaged objects, cancellation at random points), and
+`driver_factory` for a fixture that builds drivers and closes every one.
 
 ```python
 from artifacts_async.testing import DriverConformance
@@ -21,6 +22,7 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess by th
     ) from exc
 
 from ._conformance import DriverConformance
+from ._drivers import driver_factory
 from ._faults import FaultProxy, Faults
 from ._faulty import FaultyDriver
 from ._loads import check_cancelled_loads, check_damaged_loads, check_faulty_loads
@@ -36,5 +38,6 @@ __all__ = [
     "check_cancelled_loads",
     "check_damaged_loads",
     "check_faulty_loads",
+    "driver_factory",
     "free_port",
 ]

@@ -15,7 +15,7 @@ from azure.storage.blob.aio import BlobServiceClient, ContainerClient
 
 import artifacts_async
 
-from ._redact import SecretRedactor
+from ._redact import REDACTOR
 from ._settings import AzureSettings
 
 __all__ = ["ensure_container", "open_container"]
@@ -51,16 +51,16 @@ def _credential(settings: AzureSettings) -> Any:
     secret = settings.credentials.get(kind)
     assert secret is not None  # the kind is one of the configured roles
     if kind == "account_key":
-        SecretRedactor.register(secret)
+        REDACTOR.register(secret)
         assert settings.account_name is not None  # checked when parsed
         return AzureNamedKeyCredential(settings.account_name, secret)
     if kind == "sas_token":
         token = secret.removeprefix("?")
-        SecretRedactor.register(token, *(
+        REDACTOR.register(token, *(
             p.partition("=")[2] for p in token.split("&") if p.startswith("sig=")
         ))
         return AzureSasCredential(token)
-    SecretRedactor.register(*_connection_secrets(secret))
+    REDACTOR.register(*_connection_secrets(secret))
     return secret
 
 
@@ -68,7 +68,7 @@ async def open_container(
     settings: AzureSettings, stack: contextlib.AsyncExitStack
 ) -> ContainerClient:
     """Create the container client (and its credential), closed when `stack` closes."""
-    SecretRedactor.register()  # the filter is in place before the first request is logged
+    REDACTOR.register()  # the filter is in place before the first request is logged
     credential = _credential(settings)
     if isinstance(credential, DefaultAzureCredential):
         # Closed after the client (the stack unwinds in reverse): its sessions too.
@@ -111,7 +111,7 @@ async def open_container(
         assert settings.endpoint is not None  # checked when parsed
         service = BlobServiceClient(settings.endpoint, credential=credential, **options)
     stack.push_async_callback(service.close)
-    SecretRedactor.register()  # and on the SDK's loggers created while making the client
+    REDACTOR.register()  # and on the SDK's loggers created while making the client
     return service.get_container_client(settings.container)
 
 

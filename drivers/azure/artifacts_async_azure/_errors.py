@@ -9,8 +9,7 @@ its message (never a URL, which could carry a SAS token, nor any credential).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 
 import aiohttp
 from azure.core.exceptions import (
@@ -31,6 +30,7 @@ from artifacts_async import (
     PermissionDeniedError,
     TransientBackendError,
 )
+from artifacts_async.abc import translated_errors
 
 __all__ = ["error_code", "from_code", "map_errors"]
 
@@ -128,15 +128,6 @@ def translate(exc: BaseException, what: str, *, container: str) -> ArtifactError
     return None
 
 
-@contextmanager
-def map_errors(what: str, *, container: str) -> Iterator[None]:
+def map_errors(what: str, *, container: str) -> AbstractContextManager[None]:
     """Run a block of Azure calls, raising only `artifacts_async` errors."""
-    try:
-        yield
-    except ArtifactError:
-        raise
-    except Exception as exc:
-        mapped = translate(exc, what, container=container)
-        if mapped is None:
-            raise
-        raise mapped from exc
+    return translated_errors(lambda exc: translate(exc, what, container=container))

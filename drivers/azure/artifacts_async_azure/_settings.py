@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 import attrs
 
 from artifacts_async import ConfigurationError, Credentials
+from artifacts_async.abc import SettingsReader
 
 __all__ = ["AzureSettings"]
 
@@ -95,12 +96,8 @@ class AzureSettings:
         Raises `ConfigurationError` naming the setting that is missing or invalid.
         """
         settings = {_ALIASES.get(k, k): v for k, v in settings.items()}
-        unknown = set(settings) - {f.name for f in attrs.fields(cls)}
-        if unknown:
-            known = ", ".join(sorted([*(f.name for f in attrs.fields(cls)), *_ALIASES]))
-            raise ConfigurationError(
-                f"azure driver: unknown setting(s) {', '.join(sorted(unknown))} (known: {known})"
-            )
+        read = SettingsReader(settings, driver="azure")
+        read.check_known([f.name for f in attrs.fields(cls)], aliases=_ALIASES)
         container = settings.get("container")
         if not isinstance(container, str) or not container.strip():
             raise ConfigurationError("azure driver: set 'container' to the blob container's name")
@@ -109,9 +106,9 @@ class AzureSettings:
                 f"azure driver: 'container' must be a container name (3-63 lowercase letters, "
                 f"digits and single hyphens), got {container!r}; put a key prefix in 'prefix'"
             )
-        credentials = _credentials(settings.get("credentials"))
-        endpoint = _opt_str(settings, "endpoint")
-        account = _opt_str(settings, "account_name")
+        credentials = _credentials(read)
+        endpoint = read.string("endpoint")
+        account = read.string("account_name")
         if endpoint is not None:
             endpoint, derived = _check_endpoint(endpoint)
             account = account or derived
@@ -124,14 +121,14 @@ class AzureSettings:
             container=container,
             endpoint=endpoint,
             account_name=account,
-            prefix=_opt_str(settings, "prefix") or "",
-            create_container=_bool(settings, "create_container", default=False),
+            prefix=read.string("prefix") or "",
+            create_container=read.flag("create_container", default=False),
             access_tier=_tier(settings.get("access_tier")),
-            content_md5=_bool(settings, "content_md5", default=True),
-            connect_timeout=_seconds(settings, "connect_timeout", 10.0),
-            read_timeout=_seconds(settings, "read_timeout", 60.0),
-            max_connections=_count(settings, "max_connections", 32),
-            sdk_logging=_bool(settings, "sdk_logging", default=False),
+            content_md5=read.flag("content_md5", default=True),
+            connect_timeout=read.seconds("connect_timeout", 10.0),
+            read_timeout=read.seconds("read_timeout", 60.0),
+            max_connections=read.count("max_connections", 32),
+            sdk_logging=read.flag("sdk_logging", default=False),
             credentials=credentials,
         )
         _check_credentials(parsed)
@@ -162,44 +159,6 @@ def _check_credentials(settings: AzureSettings) -> None:
             "azure driver: SDK credentials (tokens) are sent over https only: use an https "
             "endpoint, or an account_key, sas_token or connection_string reference"
         )
-
-
-def _opt_str(settings: Mapping[str, Any], name: str) -> str | None:
-    value = settings.get(name)
-    if value is None or value == "":
-        return None
-    if not isinstance(value, str):
-        raise ConfigurationError(
-            f"azure driver: {name!r} must be a string, got {type(value).__name__}"
-        )
-    return value
-
-
-def _bool(settings: Mapping[str, Any], name: str, *, default: bool) -> bool:
-    value = settings.get(name, default)
-    if value is None:
-        return default
-    if not isinstance(value, bool):
-        raise ConfigurationError(f"azure driver: {name!r} must be true or false, got {value!r}")
-    return value
-
-
-def _seconds(settings: Mapping[str, Any], name: str, default: float) -> float:
-    value = settings.get(name, default)
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-        raise ConfigurationError(
-            f"azure driver: {name!r} must be a positive number of seconds, got {value!r}"
-        )
-    return float(value)
-
-
-def _count(settings: Mapping[str, Any], name: str, default: int) -> int:
-    value = settings.get(name, default)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigurationError(
-            f"azure driver: {name!r} must be a positive integer, got {value!r}"
-        )
-    return value
 
 
 def _tier(value: object) -> Tier | None:
@@ -256,18 +215,8 @@ def _is_ip(host: str) -> bool:
     return True
 
 
-def _credentials(value: object) -> Credentials:
-    if value is None:
-        credentials = Credentials(use_sdk_default=True)
-    elif isinstance(value, Credentials):
-        credentials = value
-    elif isinstance(value, Mapping):
-        credentials = Credentials.parse(value)
-    else:
-        raise ConfigurationError(
-            f"azure driver: 'credentials' must be a Credentials or a mapping, "
-            f"got {type(value).__name__}"
-        )
+def _credentials(read: SettingsReader) -> Credentials:
+    credentials = read.credentials()
     unknown = set(credentials.refs) - set(_ROLES)
     if unknown:
         raise ConfigurationError(

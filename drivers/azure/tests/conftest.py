@@ -14,7 +14,7 @@ from azure.storage.blob import BlobServiceClient, ContainerClient
 from azure_support import ACCOUNT, ACCOUNT_KEY, KEY_ENV, azurite_blob, connection_string
 
 from artifacts_async import Credentials, SecretRef
-from artifacts_async.testing import ServerProcess
+from artifacts_async.testing import ServerProcess, driver_factory
 
 
 @pytest.fixture(scope="session")
@@ -92,25 +92,11 @@ def settings(azurite: str, container: str, credentials: Credentials) -> dict[str
 @pytest.fixture
 async def make_driver(settings: Mapping[str, Any]) -> AsyncIterator[Callable[..., AzureDriver]]:
     """Build drivers with settings overrides; every one is closed at the end."""
-    made: list[AzureDriver] = []
-
-    def make(**overrides: Any) -> AzureDriver:
-        driver = AzureDriver.from_settings({**settings, **overrides})
-        made.append(driver)
-        return driver
-
-    try:
+    async with driver_factory(AzureDriver.from_settings, settings) as make:
         yield make
-    finally:
-        for driver in made:
-            await driver.aclose()
 
 
 @pytest.fixture
-async def driver(settings: Mapping[str, Any]) -> AsyncIterator[AzureDriver]:
+async def driver(make_driver: Callable[..., AzureDriver]) -> AzureDriver:
     """A fresh Azure driver on the test container, closed afterwards."""
-    azure = AzureDriver.from_settings(settings)
-    try:
-        yield azure
-    finally:
-        await azure.aclose()
+    return make_driver()

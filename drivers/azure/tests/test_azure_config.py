@@ -11,7 +11,7 @@ from urllib.parse import parse_qs, quote
 
 import pytest
 from artifacts_async_azure import AzureDriver, _client
-from artifacts_async_azure._redact import SecretRedactor
+from artifacts_async_azure._redact import REDACTOR
 from azure.identity.aio import DefaultAzureCredential
 from azure.storage.blob import BlobServiceClient, ContainerClient, ContainerSasPermissions
 from azure.storage.blob import generate_container_sas as container_sas
@@ -254,7 +254,7 @@ def test_settings_from_a_repository(azurite: str) -> None:
 def test_redactor_masks_what_the_sdk_might_leak(caplog: pytest.LogCaptureFixture) -> None:
     """Secrets, signatures, account keys and bearer tokens are masked in SDK log records."""
     secret = "s3cr3t+key/with=chars"
-    SecretRedactor.register(secret)
+    REDACTOR.register(secret)
     caplog.set_level(logging.DEBUG)
     sdk = logging.getLogger("azure.storage.blob._shared.policies")
     sdk.debug("key %s and %s", secret, quote(secret, safe=""))

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 
 import aiohttp
 
@@ -24,6 +23,7 @@ from artifacts_async import (
     PermissionDeniedError,
     TransientBackendError,
 )
+from artifacts_async.abc import translated_errors
 
 __all__ = ["from_status", "map_errors", "translate"]
 
@@ -89,15 +89,6 @@ def translate(exc: BaseException, what: str, *, bucket: str) -> ArtifactError | 
     return None
 
 
-@contextmanager
-def map_errors(what: str, *, bucket: str) -> Iterator[None]:
+def map_errors(what: str, *, bucket: str) -> AbstractContextManager[None]:
     """Re-raise transport and HTTP errors from the block as `artifacts_async` errors."""
-    try:
-        yield
-    except ArtifactError:
-        raise
-    except Exception as exc:
-        mapped = translate(exc, what, bucket=bucket)
-        if mapped is None:
-            raise
-        raise mapped from exc
+    return translated_errors(lambda exc: translate(exc, what, bucket=bucket))

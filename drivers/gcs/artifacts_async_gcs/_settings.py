@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 import attrs
 
 from artifacts_async import ConfigurationError, Credentials
+from artifacts_async.abc import SettingsReader
 
 __all__ = ["EMULATOR_ENV", "GCSSettings"]
 
@@ -93,13 +94,8 @@ class GCSSettings:
 
         Raises `ConfigurationError` naming the setting that is missing or invalid.
         """
-        known = {f.name for f in attrs.fields(cls)}
-        unknown = set(settings) - known
-        if unknown:
-            raise ConfigurationError(
-                f"gcs driver: unknown setting(s) {', '.join(sorted(unknown))} "
-                f"(known: {', '.join(sorted(known))})"
-            )
+        read = SettingsReader(settings, driver="gcs")
+        read.check_known([f.name for f in attrs.fields(cls)])
         bucket = settings.get("bucket")
         if not isinstance(bucket, str) or not bucket.strip():
             raise ConfigurationError("gcs driver: set 'bucket' to the bucket's name")
@@ -108,10 +104,10 @@ class GCSSettings:
                 f"gcs driver: 'bucket' must be a bare bucket name, got {bucket!r} "
                 "(put a key prefix in 'prefix')"
             )
-        endpoint = _opt_str(settings, "endpoint")
+        endpoint = read.string("endpoint")
         if endpoint is not None:
             _check_endpoint(endpoint)
-        storage_class = _opt_str(settings, "storage_class")
+        storage_class = read.string("storage_class")
         if storage_class is not None:
             storage_class = storage_class.upper()
             if storage_class not in _CLASSES:
@@ -119,65 +115,27 @@ class GCSSettings:
                     f"gcs driver: 'storage_class' must be one of {', '.join(sorted(_CLASSES))}, "
                     f"got {settings['storage_class']!r}"
                 )
-        kms = _opt_str(settings, "kms_key_name")
+        kms = read.string("kms_key_name")
         if kms is not None and not kms.startswith("projects/"):
             raise ConfigurationError(
                 "gcs driver: 'kms_key_name' must be a full key name, "
                 f"projects/<p>/locations/<l>/keyRings/<r>/cryptoKeys/<k>, got {kms!r}"
             )
-        create = _bool(settings, "create_bucket", default=False)
+        create = read.flag("create_bucket", default=False)
         return cls(
             bucket=bucket,
-            prefix=_opt_str(settings, "prefix") or "",
+            prefix=read.string("prefix") or "",
             endpoint=endpoint,
-            anonymous=_bool(settings, "anonymous", default=False),
-            project=_opt_str(settings, "project"),
+            anonymous=read.flag("anonymous", default=False),
+            project=read.string("project"),
             create_bucket=create,
             storage_class=storage_class,
             kms_key_name=kms,
-            connect_timeout=_seconds(settings, "connect_timeout", 10.0),
-            read_timeout=_seconds(settings, "read_timeout", 60.0),
-            max_connections=_count(settings, "max_connections", 32),
-            credentials=_credentials(settings.get("credentials")),
+            connect_timeout=read.seconds("connect_timeout", 10.0),
+            read_timeout=read.seconds("read_timeout", 60.0),
+            max_connections=read.count("max_connections", 32),
+            credentials=_credentials(read),
         )
-
-
-def _opt_str(settings: Mapping[str, Any], name: str) -> str | None:
-    value = settings.get(name)
-    if value is None or value == "":
-        return None
-    if not isinstance(value, str):
-        raise ConfigurationError(
-            f"gcs driver: {name!r} must be a string, got {type(value).__name__}"
-        )
-    return value
-
-
-def _bool(settings: Mapping[str, Any], name: str, *, default: bool) -> bool:
-    value = settings.get(name, default)
-    if value is None:
-        return default
-    if not isinstance(value, bool):
-        raise ConfigurationError(f"gcs driver: {name!r} must be true or false, got {value!r}")
-    return value
-
-
-def _seconds(settings: Mapping[str, Any], name: str, default: float) -> float:
-    value = settings.get(name, default)
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-        raise ConfigurationError(
-            f"gcs driver: {name!r} must be a positive number of seconds, got {value!r}"
-        )
-    return float(value)
-
-
-def _count(settings: Mapping[str, Any], name: str, default: int) -> int:
-    value = settings.get(name, default)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigurationError(
-            f"gcs driver: {name!r} must be a positive integer, got {value!r}"
-        )
-    return value
 
 
 def _check_endpoint(endpoint: str) -> None:
@@ -194,18 +152,8 @@ def _check_endpoint(endpoint: str) -> None:
             from None
 
 
-def _credentials(value: object) -> Credentials:
-    if value is None:
-        credentials = Credentials(use_sdk_default=True)
-    elif isinstance(value, Credentials):
-        credentials = value
-    elif isinstance(value, Mapping):
-        credentials = Credentials.parse(value)
-    else:
-        raise ConfigurationError(
-            "gcs driver: 'credentials' must be a Credentials or a mapping, "
-            f"got {type(value).__name__}"
-        )
+def _credentials(read: SettingsReader) -> Credentials:
+    credentials = read.credentials()
     unknown = set(credentials.refs) - {_ROLE}
     if unknown:
         raise ConfigurationError(

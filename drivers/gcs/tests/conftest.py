@@ -11,7 +11,7 @@ import stamina
 from artifacts_async_gcs import GCSDriver
 from gcs_support import Server, fake_gcs_binary
 
-from artifacts_async.testing import ServerProcess
+from artifacts_async.testing import ServerProcess, driver_factory
 
 
 @pytest.fixture(scope="session")
@@ -73,25 +73,11 @@ def settings(gcs_endpoint: str, bucket: str) -> dict[str, Any]:
 @pytest.fixture
 async def make_driver(settings: Mapping[str, Any]) -> AsyncIterator[Callable[..., GCSDriver]]:
     """Build drivers with settings overrides; every one is closed at the end."""
-    made: list[GCSDriver] = []
-
-    def make(**overrides: Any) -> GCSDriver:
-        driver = GCSDriver.from_settings({**settings, **overrides})
-        made.append(driver)
-        return driver
-
-    try:
+    async with driver_factory(GCSDriver.from_settings, settings) as make:
         yield make
-    finally:
-        for driver in made:
-            await driver.aclose()
 
 
 @pytest.fixture
-async def driver(settings: Mapping[str, Any]) -> AsyncIterator[GCSDriver]:
+async def driver(make_driver: Callable[..., GCSDriver]) -> GCSDriver:
     """A fresh GCS driver on the test bucket, closed afterwards."""
-    gcs = GCSDriver.from_settings(settings)
-    try:
-        yield gcs
-    finally:
-        await gcs.aclose()
+    return make_driver()

@@ -15,7 +15,7 @@ from botocore.exceptions import ClientError
 import artifacts_async
 
 from ._errors import error_code
-from ._redact import SecretRedactor
+from ._redact import REDACTOR
 from ._settings import S3Settings
 
 if TYPE_CHECKING:
@@ -78,7 +78,7 @@ class _AssumeRoleProvider(CredentialProvider):
                 RoleArn=settings.role_arn, RoleSessionName="artifacts-async"
             )
         creds = response["Credentials"]
-        SecretRedactor.register(
+        REDACTOR.register(
             creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"]
         )
         return {
@@ -99,7 +99,7 @@ def _explicit_keys(settings: S3Settings) -> dict[str, Any]:
         return {}
     access_key, secret_key = creds.get("access_key"), creds.get("secret_key")
     token = creds.get("session_token")
-    SecretRedactor.register(access_key, secret_key, token)
+    REDACTOR.register(access_key, secret_key, token)
     keys = {"aws_access_key_id": access_key, "aws_secret_access_key": secret_key}
     if token is not None:
         keys["aws_session_token"] = token
@@ -114,7 +114,7 @@ async def open_client(settings: S3Settings, stack: contextlib.AsyncExitStack) ->
     with `role_arn`, those are used to assume the role and the role's credentials sign
     the requests.
     """
-    SecretRedactor.register()  # the filter is in place before the first request is logged
+    REDACTOR.register()  # the filter is in place before the first request is logged
     keys = _explicit_keys(settings)
     session = AioSession(profile=settings.credentials.profile)
     if settings.role_arn is not None:
@@ -142,8 +142,8 @@ async def open_client(settings: S3Settings, stack: contextlib.AsyncExitStack) ->
         found = await session.get_credentials()
         if found is not None:
             frozen = await found.get_frozen_credentials()
-            SecretRedactor.register(frozen.access_key, frozen.secret_key, frozen.token)
-    SecretRedactor.register()  # and on the SDK's loggers created while making the client
+            REDACTOR.register(frozen.access_key, frozen.secret_key, frozen.token)
+    REDACTOR.register()  # and on the SDK's loggers created while making the client
     return client
 
 

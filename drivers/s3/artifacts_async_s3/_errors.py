@@ -8,8 +8,7 @@ original for debugging. Messages carry S3's error code and message, never creden
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 
 import aiohttp
 from botocore.exceptions import (
@@ -35,6 +34,7 @@ from artifacts_async import (
     PermissionDeniedError,
     TransientBackendError,
 )
+from artifacts_async.abc import translated_errors
 
 __all__ = ["error_code", "from_code", "map_errors"]
 
@@ -134,15 +134,6 @@ def translate(exc: BaseException, what: str, *, bucket: str) -> ArtifactError | 
     return None
 
 
-@contextmanager
-def map_errors(what: str, *, bucket: str) -> Iterator[None]:
+def map_errors(what: str, *, bucket: str) -> AbstractContextManager[None]:
     """Run a block of S3 calls, raising only `artifacts_async` errors."""
-    try:
-        yield
-    except ArtifactError:
-        raise
-    except Exception as exc:
-        mapped = translate(exc, what, bucket=bucket)
-        if mapped is None:
-            raise
-        raise mapped from exc
+    return translated_errors(lambda exc: translate(exc, what, bucket=bucket))

@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 import attrs
 
 from artifacts_async import ConfigurationError, Credentials
+from artifacts_async.abc import SettingsReader
 
 __all__ = ["ChecksumMode", "S3Settings"]
 
@@ -104,12 +105,8 @@ class S3Settings:
 
         Raises `ConfigurationError` naming the setting that is missing or invalid.
         """
-        unknown = set(settings) - {f.name for f in attrs.fields(cls)}
-        if unknown:
-            known = ", ".join(sorted(f.name for f in attrs.fields(cls)))
-            raise ConfigurationError(
-                f"s3 driver: unknown setting(s) {', '.join(sorted(unknown))} (known: {known})"
-            )
+        read = SettingsReader(settings, driver="s3")
+        read.check_known([f.name for f in attrs.fields(cls)])
         bucket = settings.get("bucket")
         if not isinstance(bucket, str) or not bucket.strip():
             raise ConfigurationError("s3 driver: set 'bucket' to the bucket's name")
@@ -118,13 +115,13 @@ class S3Settings:
                 f"s3 driver: 'bucket' must be a bare bucket name, got {bucket!r} "
                 "(put a key prefix in 'prefix')"
             )
-        endpoint = _opt_str(settings, "endpoint")
+        endpoint = read.string("endpoint")
         if endpoint is not None:
             _check_endpoint(endpoint)
-        sse = _opt_str(settings, "sse")
+        sse = read.string("sse")
         if sse is not None and sse not in _SSE:
             raise ConfigurationError(f"s3 driver: 'sse' must be AES256 or aws:kms, got {sse!r}")
-        kms_key = _opt_str(settings, "sse_kms_key_id")
+        kms_key = read.string("sse_kms_key_id")
         if kms_key is not None and sse != "aws:kms":
             raise ConfigurationError("s3 driver: 'sse_kms_key_id' needs sse = \"aws:kms\"")
         checksum = settings.get("checksum", ChecksumMode.CRC32C.value)
@@ -135,7 +132,7 @@ class S3Settings:
             raise ConfigurationError(
                 f"s3 driver: 'checksum' must be one of {choices}, got {checksum!r}"
             ) from None
-        content_md5 = _bool(settings, "content_md5", default=True)
+        content_md5 = read.flag("content_md5", default=True)
         if not content_md5 and checksum_mode is ChecksumMode.MD5:
             raise ConfigurationError(
                 "s3 driver: 'content_md5' = false with checksum = \"md5\" leaves nothing to "
@@ -144,59 +141,23 @@ class S3Settings:
         return cls(
             bucket=bucket,
             endpoint=endpoint,
-            region=_opt_str(settings, "region") or ("us-east-1" if endpoint else None),
-            insecure=_bool(settings, "insecure", default=False),
-            path_style=_bool(settings, "path_style", default=endpoint is not None),
-            prefix=_opt_str(settings, "prefix") or "",
-            create_bucket=_bool(settings, "create_bucket", default=False),
+            region=read.string("region") or ("us-east-1" if endpoint else None),
+            insecure=read.flag("insecure", default=False),
+            path_style=read.flag("path_style", default=endpoint is not None),
+            prefix=read.string("prefix") or "",
+            create_bucket=read.flag("create_bucket", default=False),
             sse=cast('Literal["AES256", "aws:kms"] | None', sse),
             sse_kms_key_id=kms_key,
-            storage_class=_opt_str(settings, "storage_class"),
-            connect_timeout=_seconds(settings, "connect_timeout", 10.0),
-            read_timeout=_seconds(settings, "read_timeout", 60.0),
-            max_pool_connections=_count(settings, "max_pool_connections", 32),
+            storage_class=read.string("storage_class"),
+            connect_timeout=read.seconds("connect_timeout", 10.0),
+            read_timeout=read.seconds("read_timeout", 60.0),
+            max_pool_connections=read.count("max_pool_connections", 32),
             checksum=checksum_mode,
             content_md5=content_md5,
-            verify_etag=_bool(settings, "verify_etag", default=True),
-            role_arn=_opt_str(settings, "role_arn"),
-            credentials=_credentials(settings.get("credentials")),
+            verify_etag=read.flag("verify_etag", default=True),
+            role_arn=read.string("role_arn"),
+            credentials=_credentials(read),
         )
-
-
-def _opt_str(settings: Mapping[str, Any], name: str) -> str | None:
-    value = settings.get(name)
-    if value is None or value == "":
-        return None
-    if not isinstance(value, str):
-        raise ConfigurationError(
-            f"s3 driver: {name!r} must be a string, got {type(value).__name__}"
-        )
-    return value
-
-
-def _bool(settings: Mapping[str, Any], name: str, *, default: bool) -> bool:
-    value = settings.get(name, default)
-    if value is None:
-        return default
-    if not isinstance(value, bool):
-        raise ConfigurationError(f"s3 driver: {name!r} must be true or false, got {value!r}")
-    return value
-
-
-def _seconds(settings: Mapping[str, Any], name: str, default: float) -> float:
-    value = settings.get(name, default)
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-        raise ConfigurationError(
-            f"s3 driver: {name!r} must be a positive number of seconds, got {value!r}"
-        )
-    return float(value)
-
-
-def _count(settings: Mapping[str, Any], name: str, default: int) -> int:
-    value = settings.get(name, default)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigurationError(f"s3 driver: {name!r} must be a positive integer, got {value!r}")
-    return value
 
 
 def _check_endpoint(endpoint: str) -> None:
@@ -214,18 +175,8 @@ def _check_endpoint(endpoint: str) -> None:
         ) from None
 
 
-def _credentials(value: object) -> Credentials:
-    if value is None:
-        credentials = Credentials(use_sdk_default=True)
-    elif isinstance(value, Credentials):
-        credentials = value
-    elif isinstance(value, Mapping):
-        credentials = Credentials.parse(value)
-    else:
-        raise ConfigurationError(
-            f"s3 driver: 'credentials' must be a Credentials or a mapping, "
-            f"got {type(value).__name__}"
-        )
+def _credentials(read: SettingsReader) -> Credentials:
+    credentials = read.credentials()
     unknown = set(credentials.refs) - _ROLES
     if unknown:
         raise ConfigurationError(

@@ -18,7 +18,7 @@ from artifacts_async_s3 import S3Driver
 from s3_support import ACCESS_KEY, SECRET_KEY
 
 from artifacts_async import Credentials, SecretRef
-from artifacts_async.testing import ServerProcess
+from artifacts_async.testing import ServerProcess, driver_factory
 
 
 @pytest.fixture(scope="session")
@@ -98,25 +98,11 @@ def settings(moto_endpoint: str, bucket: str, credentials: Credentials) -> dict[
 @pytest.fixture
 async def make_driver(settings: Mapping[str, Any]) -> AsyncIterator[Callable[..., S3Driver]]:
     """Build drivers with settings overrides; every one is closed at the end."""
-    made: list[S3Driver] = []
-
-    def make(**overrides: Any) -> S3Driver:
-        driver = S3Driver.from_settings({**settings, **overrides})
-        made.append(driver)
-        return driver
-
-    try:
+    async with driver_factory(S3Driver.from_settings, settings) as make:
         yield make
-    finally:
-        for driver in made:
-            await driver.aclose()
 
 
 @pytest.fixture
-async def driver(settings: Mapping[str, Any]) -> AsyncIterator[S3Driver]:
+async def driver(make_driver: Callable[..., S3Driver]) -> S3Driver:
     """A fresh S3 driver on the test bucket, closed afterwards."""
-    s3 = S3Driver.from_settings(settings)
-    try:
-        yield s3
-    finally:
-        await s3.aclose()
+    return make_driver()
