@@ -32,6 +32,7 @@ from ._gc import GCEvent, GCReport, collect_garbage, sweep_orphans
 from ._journal import Journal, default_state_dir
 from ._ledger import Ledger
 from ._options import TransferOptions
+from ._outcomes import as_artifact_error, in_spec_order
 from ._planning import plan_inputs, plan_outputs
 from ._records import ArtifactRecord, ArtifactStatus
 from ._registry import create_driver
@@ -49,6 +50,7 @@ class SaveResult:
     """The final records of a save, in the order of the specs, and each failure's error."""
 
     records: Sequence[ArtifactRecord]
+    # In the order of the specs, whatever order the transfers ended in.
     errors: Mapping[str, ArtifactError]
     peak_parts_in_flight: int = 0
     peak_buffered_bytes: int = 0
@@ -59,7 +61,7 @@ class SaveResult:
         return not self.errors
 
     def raise_for_errors(self) -> None:
-        """Raise the first artifact's error if any failed."""
+        """Raise the error of the first failed artifact, in the order of the specs."""
         for error in self.errors.values():
             raise error
 
@@ -156,12 +158,17 @@ class Artifacts:
 
         1. Plans all records; a planning error (`KeyTemplateError`, `ConfigurationError`)
            is raised before anything is uploaded.
-        2. Calls `on_report` once with every planned record, before any byte moves.
+        2. Creates the drivers and calls `on_report` once with every planned record,
+           before any byte moves; each record's URL is its driver's own (`describe`), the
+           one the final record carries.
         3. Uploads all artifacts concurrently under one budget; one failure does not stop
            the others. A missing path fails a required artifact and skips an optional one.
-        4. Calls `on_complete` once with the final records and returns them.
+           Any failure of one artifact is an `ArtifactError` of that artifact alone (a
+           foreign exception becomes a `TransferError` whose `__cause__` is it).
+        4. Calls `on_complete` once with the final records and returns them, errors in
+           the order of the specs.
         """
-        planned = plan_outputs(outputs, context=context, config=self.config)
+        planned = await self._located(plan_outputs(outputs, context=context, config=self.config))
         await call(on_report, ReportDetails(records=planned))
         engine = UploadEngine(
             self.options,
@@ -196,16 +203,12 @@ class Artifacts:
                     final[index] = attrs.evolve(record, status=ArtifactStatus.FAILED,
                                                 error=_describe(exc))
                     failed(spec.name, record, exc)
-                except (ArtifactError, OSError) as exc:
-                    error = exc if isinstance(exc, ArtifactError) else TransferError(
-                        f"artifact {spec.name!r}: {exc}"
-                    )
-                    if error is not exc:
-                        error.__cause__ = exc
+                except Exception as exc:  # one artifact's failure, whatever its kind
+                    error = as_artifact_error(exc, f"artifact {spec.name!r}")
                     errors[spec.name] = error
                     final[index] = attrs.evolve(record, status=ArtifactStatus.FAILED,
-                                                error=_describe(exc))
-                    failed(spec.name, record, exc)
+                                                error=_describe(error))
+                    failed(spec.name, record, error)
 
         async with anyio.create_task_group() as tg:
             for index, spec in enumerate(outputs):
@@ -213,10 +216,32 @@ class Artifacts:
         await call(on_complete, CompleteDetails(records=final))
         return SaveResult(
             records=final,
-            errors=errors,
+            errors=in_spec_order(errors, [spec.name for spec in outputs]),
             peak_parts_in_flight=engine.budget.peak_parts,
             peak_buffered_bytes=engine.budget.peak_bytes,
         )
+
+    async def _located(self, records: list[ArtifactRecord]) -> list[ArtifactRecord]:
+        """`records` with each URL from its driver's own `describe` (drivers are created).
+
+        A repository whose driver cannot be created keeps the planned URL: its artifacts
+        fail with that error when they are transferred, and never land anywhere.
+        """
+        drivers: dict[str, Driver | None] = {}
+        for repository in dict.fromkeys(r.location.repository for r in records):
+            try:
+                drivers[repository] = await self.driver(repository)
+            except ArtifactError:
+                drivers[repository] = None
+        located = []
+        for record in records:
+            driver = drivers[record.location.repository]
+            if driver is None:
+                located.append(record)
+                continue
+            url = driver.describe(record.location.key)
+            located.append(attrs.evolve(record, location=attrs.evolve(record.location, url=url)))
+        return located
 
     async def _save(
         self, engine: UploadEngine, spec: OutputArtifact, record: ArtifactRecord
@@ -229,12 +254,12 @@ class Artifacts:
             stored = await engine.upload(
                 driver, record.location.key, source, artifact=spec.name, metadata=metadata
             )
+        # The URL is the one reported early (`_located`): the driver's own.
         return attrs.evolve(
             record,
             status=ArtifactStatus.STORED,
             size=stored.size,
             checksum=f"crc32c:{stored.crc32c}",
-            location=attrs.evolve(record.location, url=driver.describe(record.location.key)),
         )
 
     async def load_inputs(
@@ -251,7 +276,7 @@ class Artifacts:
         required input (`MissingInputError`) and skips an optional one. With
         `raise_on_error`, the first failure is raised once all inputs have ended.
         """
-        records = plan_inputs(inputs, context=context, config=self.config)
+        records = await self._located(plan_inputs(inputs, context=context, config=self.config))
         budget = TransferBudget(max_parts=self.options.max_parts_in_flight,
                                 max_bytes=self.options.max_buffer_bytes)
         skipped: list[str] = []

@@ -9,6 +9,7 @@ ArtifactError
 ├── UnsafeArchiveError          an archive member would escape its destination
 ├── IntegrityError              a checksum or size did not match what was sent
 ├── TransferError               one artifact's upload or download failed (wraps the cause)
+│   └── SourceChangedError      an output's file changed while it was being uploaded
 └── BackendError                the storage backend refused or failed an operation
     ├── ArtifactNotFoundError   the object or upload does not exist (FileNotFoundError too)
     ├── PermissionDeniedError   the credentials may not do this (PermissionError too)
@@ -31,6 +32,7 @@ __all__ = [
     "KeyTemplateError",
     "MissingInputError",
     "PermissionDeniedError",
+    "SourceChangedError",
     "TransferError",
     "TransientBackendError",
     "UnsafeArchiveError",
@@ -67,6 +69,13 @@ class IntegrityError(ArtifactError):
 
 class TransferError(ArtifactError):
     """One artifact's transfer failed; `__cause__` holds the underlying error."""
+
+
+class SourceChangedError(TransferError):
+    """An output's file (or a file of its directory) changed while it was being uploaded.
+
+    Nothing is left under the key: the upload is aborted before it completes.
+    """
 
 
 class BackendError(ArtifactError):

@@ -44,6 +44,9 @@ class PartSizer:
                 f"part_size {options.part_size} is outside the backend's range "
                 f"{limits.min_part_size}..{limits.max_part_size}"
             )
+        if options.part_size is None:
+            # The default fits backends whose parts must be smaller (within the budget).
+            base = min(base, self.cap)
         base = max(base, limits.min_part_size)
         if size is not None:
             needed = -(-size // limits.max_parts)
@@ -54,7 +57,8 @@ class PartSizer:
                     f"to at least {needed}"
                 )
             if needed > base:
-                base = _round_up(needed, MiB)
+                # Whole MiB parts when they fit, else exactly what is needed.
+                base = max(min(_round_up(needed, MiB), self.cap), needed)
         if base > self.cap:
             raise TransferError(
                 f"an object of {size if size is not None else 'unknown'} bytes needs parts of "
@@ -75,7 +79,3 @@ class PartSizer:
         if not self.growing:
             return self.base
         return min(self.base << ((number - 1) // self._step), self.cap)
-
-    def capacity(self) -> int:
-        """The largest object this plan can carry."""
-        return sum(self.part_size(n) for n in range(1, self.limits.max_parts + 1))

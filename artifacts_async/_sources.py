@@ -13,7 +13,7 @@ import anyio.to_thread
 
 from ._archive import tree_fingerprint, write_archive
 from ._bridge import ThreadProducer
-from ._exceptions import ConfigurationError, MissingInputError, TransferError
+from ._exceptions import ConfigurationError, MissingInputError, SourceChangedError
 from ._specs import Archive, ArchiveKind
 
 __all__ = ["Source", "open_source"]
@@ -29,20 +29,40 @@ class Source(Protocol):
         """Fill `buffer` from the start; return the bytes filled (fewer only at the end)."""
         ...
 
+    async def check_unchanged(self) -> None:
+        """Raise `SourceChangedError` if the source changed since it was opened.
+
+        Called once every byte was read and before the upload completes: what was read
+        is then what the source held when it was opened.
+        """
+        ...
+
+
+def _status(st: os.stat_result) -> tuple[int, int, int, int]:
+    # A write changes size or mtime; ctime also catches a writer that restores the mtime
+    # afterwards (rsync -t, cp -p, tar). Each is one stat call, nothing is read again.
+    return (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+
 
 class FileSource:
-    """A regular file, read in worker threads with `os.read`."""
+    """A regular file, read in worker threads with `os.read`, never past its opened size."""
 
     def __init__(self, path: Path, fd: int, st: os.stat_result) -> None:
         self.path = path
         self._fd = fd
+        self._status = _status(st)
+        self._size = st.st_size
         self.size: int | None = st.st_size
         self.fingerprint = f"file:{path}:{st.st_size}:{st.st_mtime_ns}:{st.st_ino}"
         self.position = 0
 
     async def read_into(self, buffer: bytearray) -> int:
+        # Bytes appended after opening are never read: the object is at most the size
+        # the file had, and `check_unchanged` reports the change.
+        want = min(len(buffer), self._size - self.position)
+
         def work() -> int:
-            view = memoryview(buffer)
+            view = memoryview(buffer)[:want]
             filled = 0
             while filled < len(view):
                 got = os.readv(self._fd, [view[filled:]])
@@ -53,23 +73,58 @@ class FileSource:
 
         n = await anyio.to_thread.run_sync(work)
         self.position += n
-        if n < len(buffer) and self.position != self.size:
-            raise TransferError(
-                f"{self.path} changed size while it was being uploaded "
-                f"(expected {self.size} bytes, read {self.position})"
+        if n < want:
+            raise SourceChangedError(
+                f"{self.path} changed while it was being uploaded: it shrank "
+                f"(expected {self._size} bytes, read {self.position})"
             )
         return n
+
+    async def check_unchanged(self) -> None:
+        def restat() -> tuple[os.stat_result, os.stat_result | None]:
+            try:
+                current = os.stat(self.path)
+            except FileNotFoundError:
+                current = None
+            return os.fstat(self._fd), current
+
+        opened, current = await anyio.to_thread.run_sync(restat)
+        if current is None:
+            raise SourceChangedError(f"{self.path} was removed while it was being uploaded")
+        if _status(opened) != self._status or _status(current) != self._status:
+            raise SourceChangedError(
+                f"{self.path} changed while it was being uploaded (size, modification time "
+                "or inode differ from when it was opened): nothing was stored; upload it "
+                "again once it is written"
+            )
 
 
 class StreamSource:
     """A stream of chunks of unknown size (an archive being written)."""
 
-    def __init__(self, chunks: AsyncIterator[bytes], fingerprint: str) -> None:
+    def __init__(
+        self, chunks: AsyncIterator[bytes], fingerprint: str, path: Path, tree: str
+    ) -> None:
         self._chunks = chunks
         self._pending = memoryview(b"")
         self._eof = False
         self.size: int | None = None
         self.fingerprint = fingerprint
+        self._path = path
+        self._tree = tree
+
+    async def check_unchanged(self) -> None:
+        # One stat per file of the tree, against the fingerprint taken before archiving.
+        try:
+            tree = await anyio.to_thread.run_sync(tree_fingerprint, self._path)
+        except FileNotFoundError:
+            tree = ""
+        if tree != self._tree:
+            raise SourceChangedError(
+                f"{self._path} changed while it was being archived and uploaded (a file's "
+                "name, size, modification time or mode differs): nothing was stored; upload "
+                "it again once it is written"
+            )
 
     async def read_into(self, buffer: bytearray) -> int:
         # Chunks are copied straight into the part buffer: only the unread rest of one
@@ -113,4 +168,7 @@ async def open_source(path: Path, archive: Archive) -> AsyncIterator[Source]:
     fingerprint = await anyio.to_thread.run_sync(tree_fingerprint, path)
     producer = ThreadProducer(lambda out: write_archive(path, archive, out))
     async with producer as chunks:
-        yield StreamSource(chunks, f"{archive.kind.value}{archive.compression_level}:{fingerprint}")
+        yield StreamSource(
+            chunks, f"{archive.kind.value}{archive.compression_level}:{fingerprint}",
+            path, fingerprint,
+        )

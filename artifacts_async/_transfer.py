@@ -22,11 +22,11 @@ from ._events import ProgressCallback, ProgressEvent
 from ._exceptions import (
     ArtifactError,
     ArtifactNotFoundError,
-    BackendError,
     IntegrityError,
+    SourceChangedError,
     TransientBackendError,
 )
-from ._journal import Journal
+from ._journal import Journal, JournalEntry
 from ._options import TransferOptions
 from ._parts import PartSizer
 from ._sources import Source
@@ -43,8 +43,6 @@ class StoredObject:
 
     size: int
     crc32c: str
-    parts: int
-    resumed_parts: int = 0
 
 
 def _retryable(exc: Exception) -> bool:
@@ -89,7 +87,6 @@ class _Upload:
     target: str
     upload_id: str = ""
     parts: dict[int, UploadedPart] = attrs.field(factory=dict)
-    crcs: dict[int, tuple[int, int]] = attrs.field(factory=dict)  # number -> (crc, size)
     md5s: dict[int, bytes] = attrs.field(factory=dict)
     held: dict[int, UploadedPart] = attrs.field(factory=dict)  # from a previous run
     sent: int = 0
@@ -122,17 +119,42 @@ class UploadEngine:
         self,
         fn: Callable[[], Awaitable[T]],
         *,
+        op: str,
         artifact: str,
         key: str,
+        nbytes: int | None = None,
         part: int | None = None,
         on: Callable[[Exception], bool] = _retryable,
+        then: Callable[[T], Awaitable[None]] | None = None,
     ) -> T:
+        """Call the driver with retries; each attempt has a deadline for `nbytes` bytes.
+
+        With `then`, each attempt is shielded from cancellation and `then(result)` runs
+        in the same shield: a result the backend created (an upload id) is always handed
+        over, never lost to a cancellation between the answer and its bookkeeping.
+        """
         async for attempt in self.options.retrying(on):
             with attempt:
                 if attempt.num > 1:
                     self._emit("upload.retry", artifact, key, part=part, attempt=attempt.num)
-                return await fn()
+                with anyio.CancelScope(shield=then is not None):
+                    with self.options.deadline(nbytes, f"{op} of {key!r}"):
+                        result = await fn()
+                    if then is not None:
+                        await then(result)
+                    return result
         raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _cleanup(
+        self, driver: Driver, key: str, op: str, fn: Callable[[], Awaitable[object]]
+    ) -> None:
+        """Best-effort cleanup, shielded from cancellation but bounded by a deadline.
+
+        What cannot be cleaned up now is found later by the orphan sweep.
+        """
+        with anyio.CancelScope(shield=True), contextlib.suppress(ArtifactError), \
+                self.options.deadline(None, f"{op} of {key!r}"):
+            await fn()
 
     async def upload(
         self,
@@ -162,6 +184,12 @@ class UploadEngine:
             source.size is not None and len(first.data) == source.size
         )
         if at_end and len(first.data) <= threshold:
+            try:
+                # Every byte is read: the source must still be what was read.
+                await source.check_unchanged()
+            except BaseException:
+                self.budget.release_buffer(first.buffer)
+                raise
             stored = await self._put(driver, key, first, artifact=artifact, metadata=metadata)
             self._emit("upload.complete", artifact, key, transferred=stored.size,
                        size=stored.size)
@@ -201,11 +229,11 @@ class UploadEngine:
             async with self.budget.part_slot():
                 info = await self._call(
                     lambda: driver.put(key, data, checksums=checks, metadata=metadata),
-                    artifact=artifact, key=key, on=_part_retryable,
+                    op="put", artifact=artifact, key=key, nbytes=len(data), on=_part_retryable,
                 )
         finally:
             self.budget.release_buffer(read.buffer)
-        stored = StoredObject(size=len(data), crc32c=f"{crc:08x}", parts=1)
+        stored = StoredObject(size=len(data), crc32c=f"{crc:08x}")
         await self._verify(driver, key, info, stored, [checks.md5] if checks.md5 else None,
                            multipart=False)
         return stored
@@ -233,8 +261,7 @@ class UploadEngine:
                 problems.append(f"ETag {etag}, expected {expected}")
         if problems:
             # Invariant: nothing that failed verification stays under its final key.
-            with anyio.CancelScope(shield=True), contextlib.suppress(BackendError):
-                await driver.delete([key])
+            await self._cleanup(driver, key, "delete", lambda: driver.delete([key]))
             raise IntegrityError(
                 f"{driver.describe(key)}: the backend stored something else ({'; '.join(problems)})"
                 "; the object was deleted"
@@ -254,20 +281,21 @@ class UploadEngine:
         up = _Upload(driver=driver, key=key, artifact=artifact, target=driver.describe(key))
         try:
             await self._begin(up, source, sizer, metadata)
-        except BaseException:
+        except BaseException as exc:
             self.budget.release_buffer(first.buffer)
+            await self._abandon(up, exc)
             raise
         try:
             whole_crc, total = await self._send_all(up, source, sizer, first)
+            # Every byte is sent: the source must still be what was read, else the
+            # parts may mix two versions.
+            await source.check_unchanged()
             ordered = [up.parts[n] for n in sorted(up.parts)]
             info = await self._complete(up, ordered, total)
         except BaseException as exc:
             await self._abandon(up, exc)
             raise
-        stored = StoredObject(
-            size=total, crc32c=f"{whole_crc:08x}", parts=len(ordered),
-            resumed_parts=len(up.held),
-        )
+        stored = StoredObject(size=total, crc32c=f"{whole_crc:08x}")
         md5s = [up.md5s[n] for n in sorted(up.parts)] if len(up.md5s) == len(up.parts) else None
         if self.journal is not None:
             with anyio.CancelScope(shield=True):
@@ -290,11 +318,13 @@ class UploadEngine:
             return await driver.complete_upload(key, up.upload_id, ordered)
 
         try:
-            return await self._call(complete, artifact=up.artifact, key=key)
+            return await self._call(complete, op="complete_upload", artifact=up.artifact,
+                                    key=key, nbytes=total)
         except ArtifactNotFoundError:
             if attempts < 2:
                 raise
-            info = await self._call(lambda: driver.stat(key), artifact=up.artifact, key=key)
+            info = await self._call(lambda: driver.stat(key), op="stat", artifact=up.artifact,
+                                    key=key)
             if info.size != total:
                 raise
             return info
@@ -303,88 +333,144 @@ class UploadEngine:
         self, up: _Upload, source: Source, sizer: PartSizer, metadata: Mapping[str, str]
     ) -> None:
         """Resume the journaled upload of this key if its source is unchanged, else start."""
-        driver, key = up.driver, up.key
-        if self.journal is not None:
-            entry = await self.journal.find(up.target)
-            if entry is not None:
-                if entry.fingerprint == source.fingerprint and entry.part_size == sizer.base:
-                    try:
-                        held = await self._call(
-                            lambda: driver.list_parts(key, entry.upload_id),
-                            artifact=up.artifact, key=key,
-                        )
-                    except ArtifactNotFoundError:
-                        held = None
-                    if held is not None:
-                        up.upload_id = entry.upload_id
-                        journaled = entry.parts
-                        for part in held:
-                            # A part counts only if the backend holds it and its checksum is
-                            # known (journal or backend), to be compared with the new bytes.
-                            crc = part.checksums.get("crc32c") or (
-                                journaled[part.number][1] if part.number in journaled
-                                and journaled[part.number][0] == part.size else None
-                            )
-                            if crc is not None:
-                                up.held[part.number] = attrs.evolve(
-                                    part, checksums={**part.checksums, "crc32c": crc}
-                                )
-                        return
-                with anyio.CancelScope(shield=True):
-                    # What cannot be aborted now is found later by the orphan sweep.
-                    with contextlib.suppress(ArtifactError):
-                        await driver.abort_upload(key, entry.upload_id)
-                    await self.journal.forget(up.target)
-        up.upload_id = await self._call(
-            lambda: driver.start_upload(key, metadata=metadata), artifact=up.artifact, key=key
+        if self.journal is not None and await self._resume(up, source, sizer):
+            return
+        await self._start(up, source, sizer, metadata)
+
+    async def _resume(self, up: _Upload, source: Source, sizer: PartSizer) -> bool:
+        """Adopt the journaled upload of `up.target` if it was for this very source, with
+        the same part size, and the backend still holds it; else discard it."""
+        assert self.journal is not None
+        entry = await self.journal.find(up.target)
+        if entry is None:
+            return False
+        if entry.fingerprint == source.fingerprint and entry.part_size == sizer.base:
+            held = await self._reconcile(up, entry)
+            if held is not None:
+                up.upload_id = entry.upload_id
+                up.held = held
+                return True
+        await self._discard(up, entry.upload_id)
+        return False
+
+    async def _reconcile(self, up: _Upload, entry: JournalEntry) -> dict[int, UploadedPart] | None:
+        """The parts of a journaled upload that can be reused, or None if it is gone.
+
+        A part counts only if the backend holds it and its checksum is known (from the
+        backend, else from the journal for a part of the same size), to be compared with
+        the new bytes before it is reused.
+        """
+        try:
+            listed = await self._call(
+                lambda: up.driver.list_parts(up.key, entry.upload_id),
+                op="list_parts", artifact=up.artifact, key=up.key,
+            )
+        except ArtifactNotFoundError:
+            return None
+        held = {}
+        for part in listed:
+            journaled = entry.parts.get(part.number)
+            crc = part.checksums.get("crc32c") or (
+                journaled[1] if journaled is not None and journaled[0] == part.size else None
+            )
+            if crc is not None:
+                held[part.number] = attrs.evolve(part, checksums={**part.checksums, "crc32c": crc})
+        return held
+
+    async def _start(
+        self, up: _Upload, source: Source, sizer: PartSizer, metadata: Mapping[str, str]
+    ) -> None:
+        """Start a fresh upload and journal it.
+
+        Invariant: an upload the backend created is journaled (or, without a journal,
+        known to `_abandon`) even if the save is cancelled meanwhile: the start and its
+        bookkeeping run shielded, each attempt bounded by its deadline.
+        """
+
+        async def adopt(upload_id: str) -> None:
+            up.upload_id = upload_id
+            if self.journal is not None:
+                await self.journal.begin(up.target, upload_id, source.fingerprint, sizer.base)
+
+        await self._call(
+            lambda: up.driver.start_upload(up.key, metadata=metadata),
+            op="start_upload", artifact=up.artifact, key=up.key, then=adopt,
         )
+
+    async def _discard(self, up: _Upload, upload_id: str) -> None:
+        """Abort an upload and forget its journal entry, even under cancellation."""
+        await self._cleanup(up.driver, up.key, "abort_upload",
+                            lambda: up.driver.abort_upload(up.key, upload_id))
         if self.journal is not None:
-            await self.journal.begin(up.target, up.upload_id, source.fingerprint, sizer.base)
+            with anyio.CancelScope(shield=True):
+                await self.journal.forget(up.target)
 
     async def _send_all(
         self, up: _Upload, source: Source, sizer: PartSizer, first: _Read
     ) -> tuple[int, int]:
+        """Read, checksum and send every part; return the whole CRC32C and the size.
+
+        The first error (of a read or of a part) cancels the rest and is raised as itself,
+        never wrapped in an exception group.
+        """
+        result = (0, 0)
+        async with anyio.create_task_group() as tg:
+            try:
+                result = await self._read_parts(up, source, sizer, first, tg)
+            except Exception as exc:
+                if up.error is None:
+                    up.error = exc
+                tg.cancel_scope.cancel()
+        if up.error is not None:
+            raise up.error
+        return result
+
+    async def _read_parts(
+        self,
+        up: _Upload,
+        source: Source,
+        sizer: PartSizer,
+        first: _Read,
+        tg: anyio.abc.TaskGroup,
+    ) -> tuple[int, int]:
+        """Read each part, reuse it if the backend holds it already, else start sending it."""
         kinds = up.driver.limits.checksums
         whole_crc = 0
         offset = 0
         number = 0
         read = first
-        async with anyio.create_task_group() as tg:
-            while True:
-                number += 1
-                expected = sizer.part_size(number)
-                if number > 1:
-                    read = await self._read(source, expected)
-                data = read.data
-                if not data:
-                    self.budget.release_buffer(read.buffer)
-                    break
-                try:
-                    checks, crc = await anyio.to_thread.run_sync(part_checksums, data, kinds)
-                except BaseException:
-                    self.budget.release_buffer(read.buffer)
-                    raise
-                whole_crc = crc32c_combine(whole_crc, crc, len(data))
-                up.crcs[number] = (crc, len(data))
-                if checks.md5 is not None:
-                    up.md5s[number] = checks.md5
-                previous = up.held.get(number)
-                if previous is not None and previous.size == len(data) and \
-                        int(previous.checksums["crc32c"], 16) == crc:
-                    up.parts[number] = previous
-                    self.budget.release_buffer(read.buffer)
-                else:
-                    up.held.pop(number, None)
-                    pending = _PendingPart(number=number, offset=offset, read=read,
-                                           checks=checks, crc=crc)
-                    tg.start_soon(self._send_part, tg, up, pending)
-                offset += len(data)
-                if up.error is not None or len(data) < expected or (
-                    source.size is not None and offset >= source.size
-                ):
-                    break
-        if up.error is not None:
-            raise up.error
+        while True:
+            number += 1
+            if number > 1:
+                read = await self._read(source, sizer.part_size(number))
+            expected = len(read.buffer)
+            data = read.data
+            if not data:
+                self.budget.release_buffer(read.buffer)
+                break
+            try:
+                checks, crc = await anyio.to_thread.run_sync(part_checksums, data, kinds)
+            except BaseException:
+                self.budget.release_buffer(read.buffer)
+                raise
+            whole_crc = crc32c_combine(whole_crc, crc, len(data))
+            if checks.md5 is not None:
+                up.md5s[number] = checks.md5
+            previous = up.held.get(number)
+            if previous is not None and previous.size == len(data) and \
+                    int(previous.checksums["crc32c"], 16) == crc:
+                up.parts[number] = previous
+                self.budget.release_buffer(read.buffer)
+            else:
+                up.held.pop(number, None)
+                pending = _PendingPart(number=number, offset=offset, read=read,
+                                       checks=checks, crc=crc)
+                tg.start_soon(self._send_part, tg, up, pending)
+            offset += len(data)
+            if up.error is not None or len(data) < expected or (
+                source.size is not None and offset >= source.size
+            ):
+                break
         return whole_crc, offset
 
     async def _send_part(
@@ -402,7 +488,8 @@ class UploadEngine:
                     lambda: up.driver.upload_part(
                         up.key, up.upload_id, number, data, offset=offset, checksums=checks
                     ),
-                    artifact=up.artifact, key=up.key, part=number, on=_part_retryable,
+                    op=f"upload_part {number}", artifact=up.artifact, key=up.key,
+                    nbytes=len(data), part=number, on=_part_retryable,
                 )
             crc_hex = f"{crc:08x}"
             up.parts[number] = attrs.evolve(part, checksums={**part.checksums, "crc32c": crc_hex})
@@ -419,15 +506,15 @@ class UploadEngine:
             self.budget.release_buffer(pending.read.buffer)
 
     async def _abandon(self, up: _Upload, exc: BaseException) -> None:
-        """After a failure or cancellation: keep the upload journaled for resume, or abort."""
+        """After a failure or cancellation: keep the upload journaled for resume, or abort.
+
+        An upload whose parts cannot be trusted (an integrity failure, a changed source)
+        is aborted even with a journal.
+        """
         if not up.upload_id:
             return
-        keep = self.journal is not None and not isinstance(exc, IntegrityError)
-        if keep:
-            return
-        with anyio.CancelScope(shield=True):
-            # What cannot be aborted now is found later by the orphan sweep.
-            with contextlib.suppress(ArtifactError):
-                await up.driver.abort_upload(up.key, up.upload_id)
-            if self.journal is not None:
-                await self.journal.forget(up.target)
+        keep = self.journal is not None and not isinstance(
+            exc, IntegrityError | SourceChangedError
+        )
+        if not keep:
+            await self._discard(up, up.upload_id)

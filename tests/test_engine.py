@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import AsyncIterator, Sequence
+from itertools import accumulate
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +52,7 @@ def stored_bytes(store: str, key: str) -> bytes:
 async def test_budget_is_never_exceeded(tmp_path: Path, memory_store_name: str) -> None:
     """Across many artifacts, parts in flight and bytes held stay within the budget."""
     observed = {"active": 0, "peak": 0}
-    budget_checks: list[tuple[int, int]] = []
+    progress: list[aa.ProgressEvent] = []
 
     async def hook(method: str, kwargs: dict[str, Any]) -> None:
         if method == "upload_part":
@@ -69,10 +70,15 @@ async def test_budget_is_never_exceeded(tmp_path: Path, memory_store_name: str) 
         paths.append(path)
     async with aa.Artifacts(config, options=options(), drivers={"m": driver}) as arts:
         result = await arts.save_outputs([none(f"f{i}", p) for i, p in enumerate(paths)],
-                                         context=CTX,
-                                         on_progress=lambda e: budget_checks.append(
-                                             (e.bytes, e.transferred)))
+                                         context=CTX, on_progress=progress.append)
     assert result.ok, result.errors
+    # Progress accounts for every byte once, part by part, each part within the budget.
+    for i, path in enumerate(paths):
+        parts = [e for e in progress if e.artifact == f"f{i}" and e.name == "upload.part.complete"]
+        assert len(parts) == -(-path.stat().st_size // MiB)
+        assert all(0 < e.bytes <= MiB for e in parts)
+        assert sum(e.bytes for e in parts) == path.stat().st_size
+        assert [e.transferred for e in parts] == list(accumulate(e.bytes for e in parts))
     assert result.peak_parts_in_flight <= 3
     assert observed["peak"] <= 3
     assert result.peak_buffered_bytes <= 4 * MiB

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from artifacts_async import ConfigurationError, TransferError, TransferOptions
 from artifacts_async.abc import DriverLimits
@@ -90,7 +92,7 @@ def test_unknown_size_grows_to_fit() -> None:
     assert plan.part_size(625) == 8 * MiB
     assert plan.part_size(626) == 16 * MiB
     assert plan.part_size(10_000) == GiB
-    assert plan.capacity() >= 5 * TiB
+    assert sum(plan.part_size(n) for n in range(1, 10_001)) >= 5 * TiB
     with pytest.raises(TransferError, match="more than the backend's 10000 parts"):
         plan.part_size(10_001)
     default = PartSizer(None, S3, TransferOptions())
@@ -125,3 +127,74 @@ def test_invalid_options(options: dict[str, int], message: str) -> None:
 def test_local_has_no_practical_limit() -> None:
     """The local driver takes a 1 TiB object with the default part size."""
     assert sizer(TiB, LOCAL) is not None
+
+
+# Properties of part planning, for any backend limits, options and object size.
+
+limits_strategy = st.builds(
+    lambda min_part, max_factor, max_parts, max_object, single: DriverLimits(
+        min_part_size=min_part, max_part_size=min_part * max_factor, max_parts=max_parts,
+        max_object_size=max_object, max_single_put=single),
+    min_part=st.sampled_from([1, 1024, MiB, 5 * MiB]),
+    max_factor=st.sampled_from([1, 16, 1024, 4096]),
+    max_parts=st.integers(min_value=1, max_value=100_000),
+    max_object=st.one_of(st.none(), st.integers(min_value=0, max_value=10 * TiB)),
+    single=st.sampled_from([MiB, 8 * MiB, 5 * GiB]),
+)
+options_strategy = st.builds(
+    lambda part_size, budget: TransferOptions(part_size=part_size, max_buffer_bytes=budget),
+    part_size=st.one_of(st.none(), st.sampled_from([MiB, 5 * MiB, 8 * MiB, 64 * MiB])),
+    budget=st.sampled_from([64 * MiB, 256 * MiB, 2 * GiB]),
+)
+
+
+@settings(max_examples=300, deadline=None, derandomize=True, database=None)
+@given(limits=limits_strategy, options=options_strategy,
+       size=st.integers(min_value=0, max_value=6 * TiB))
+def test_known_size_plans_fit_or_are_refused_up_front(
+        limits: DriverLimits, options: TransferOptions, size: int) -> None:
+    """A known size gets uniform parts within the backend's range and the budget that
+    cover the object in at most max_parts parts, or a typed refusal before any byte."""
+    from artifacts_async._parts import PartSizer  # noqa: PLC0415
+
+    cap = min(limits.max_part_size, options.max_buffer_bytes)
+    feasible = options.part_size is None and limits.min_part_size <= cap and \
+        -(-size // cap) <= limits.max_parts and \
+        (limits.max_object_size is None or size <= limits.max_object_size)
+    try:
+        plan = PartSizer(size, limits, options)
+    except (TransferError, ConfigurationError):
+        assert not feasible  # refused only when no part size could carry it
+        return
+    base = plan.part_size(1)
+    assert limits.min_part_size <= base <= limits.max_part_size
+    assert base <= options.max_buffer_bytes
+    assert -(-size // base) <= limits.max_parts
+    assert plan.part_size(limits.max_parts) == base  # uniform
+    if limits.max_object_size is not None:
+        assert size <= limits.max_object_size
+    if options.part_size is not None:
+        assert base == options.part_size
+
+
+@settings(max_examples=200, deadline=None, derandomize=True, database=None)
+@given(limits=limits_strategy, budget=st.sampled_from([64 * MiB, 256 * MiB, 2 * GiB]),
+       number=st.integers(min_value=1, max_value=100_000))
+def test_unknown_size_parts_grow_monotonically_within_limits(
+        limits: DriverLimits, budget: int, number: int) -> None:
+    """For a stream, part sizes never shrink, stay within the backend's range and the
+    budget, and asking past max_parts is a TransferError."""
+    from artifacts_async._parts import PartSizer  # noqa: PLC0415
+
+    try:
+        plan = PartSizer(None, limits, TransferOptions(max_buffer_bytes=budget))
+    except TransferError:
+        return
+    if number > limits.max_parts:
+        with pytest.raises(TransferError, match="more than the backend's"):
+            plan.part_size(number)
+        return
+    size = plan.part_size(number)
+    assert limits.min_part_size <= size <= min(limits.max_part_size, budget)
+    assert plan.part_size(max(1, number - 1)) <= size
+    assert plan.part_size(1) <= size

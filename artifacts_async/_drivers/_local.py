@@ -134,6 +134,11 @@ class LocalDriver:
             with contextlib.suppress(OSError):
                 tmp.unlink()
             raise _translate(exc, self.describe(key)) from exc
+        except BaseException:
+            # Cancelled mid-write: no temporary file is left behind.
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            raise
         return self._info(key, st, {"crc32c": f"{crc32c(data):08x}"})
 
     def _upload_dir(self, upload_id: str) -> Path:

@@ -1,4 +1,4 @@
-"""Testing aids for driver authors: the driver conformance kit.
+"""Testing aids for driver authors: the driver conformance kit, test servers, faults.
 
 ```python
 from artifacts_async.testing import DriverConformance
@@ -20,6 +20,16 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess by th
     ) from exc
 
 from ._conformance import DriverConformance
+from ._faults import FaultProxy, Faults
+from ._faulty import FaultyDriver
 from ._servers import ServerProcess, ServerStartError, free_port
 
-__all__ = ["DriverConformance", "ServerProcess", "ServerStartError", "free_port"]
+__all__ = [
+    "DriverConformance",
+    "FaultProxy",
+    "Faults",
+    "FaultyDriver",
+    "ServerProcess",
+    "ServerStartError",
+    "free_port",
+]
