@@ -9,18 +9,21 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 
-import crc32c as _crc32c
+# The checksums a driver also needs are public in `artifacts_async.abc`; the core uses
+# the very same functions.
+from .abc._helpers import crc32c, part_checksums, verify_part, verify_part_crc
 
-from .abc import ChecksumKind, PartChecksums
-
-__all__ = ["crc32c", "crc32c_combine", "part_checksums", "s3_multipart_etag"]
+__all__ = [
+    "combine_all",
+    "crc32c",
+    "crc32c_combine",
+    "part_checksums",
+    "s3_multipart_etag",
+    "verify_part",
+    "verify_part_crc",
+]
 
 _POLY = 0x82F63B78  # CRC-32C (Castagnoli), reflected
-
-
-def crc32c(data: bytes | bytearray | memoryview, value: int = 0) -> int:
-    """Extend the CRC32C `value` with `data` (hardware-accelerated; releases the GIL)."""
-    return int(_crc32c.crc32c(data, value))
 
 
 def _multmodp(a: int, b: int) -> int:
@@ -73,36 +76,7 @@ def combine_all(parts: Iterable[tuple[int, int]]) -> int:
     return value
 
 
-def part_checksums(
-    data: bytes | bytearray, kinds: frozenset[ChecksumKind]
-) -> tuple[PartChecksums, int]:
-    """Digests of `data` for `kinds`, plus its CRC32C (always computed, for the record)."""
-    crc = crc32c(data)
-    md5 = hashlib.md5(data, usedforsecurity=False).digest() if ChecksumKind.MD5 in kinds else None
-    crc_bytes = crc.to_bytes(4, "big") if ChecksumKind.CRC32C in kinds else None
-    return PartChecksums(md5=md5, crc32c=crc_bytes), crc
-
-
 def s3_multipart_etag(md5s: Iterable[bytes]) -> str:
     """S3's ETag of a multipart object: MD5 of the concatenated part MD5s, then `-N`."""
     digests = list(md5s)
     return f"{hashlib.md5(b''.join(digests), usedforsecurity=False).hexdigest()}-{len(digests)}"
-
-
-def verify_part(data: bytes | bytearray, checksums: PartChecksums) -> str | None:
-    """What does not match between `data` and the declared `checksums`, or None.
-
-    Used by drivers whose backend does not verify on its own (local, memory).
-    """
-    return verify_part_crc(data, checksums)[0]
-
-
-def verify_part_crc(data: bytes | bytearray, checksums: PartChecksums) -> tuple[str | None, int]:
-    """`verify_part`, plus the CRC32C of `data`, computed once."""
-    crc = crc32c(data)
-    if checksums.crc32c is not None and crc.to_bytes(4, "big") != checksums.crc32c:
-        return "CRC32C mismatch", crc
-    if checksums.md5 is not None and hashlib.md5(data, usedforsecurity=False).digest() != \
-            checksums.md5:
-        return "MD5 mismatch", crc
-    return None, crc

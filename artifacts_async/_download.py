@@ -6,7 +6,7 @@ import contextlib
 import io
 import os
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -238,6 +238,15 @@ class RangedFile(io.RawIOBase):
         return b"".join([c async for c in chunks])
 
 
+def _stored_mode(metadata: Mapping[str, str]) -> int | None:
+    """The permissions a save stored in the object's metadata ("mode", octal), if valid."""
+    try:
+        mode = int(metadata.get("mode", ""), 8)
+    except ValueError:
+        return None
+    return mode if 0 <= mode <= 0o7777 else None
+
+
 async def download(driver: Driver, record: ArtifactRecord, dest: Path, *, mode: int | None,
                    verify: bool, options: TransferOptions, budget: TransferBudget) -> None:
     """Write `record`'s object to `dest`: a file, or an extracted archive.
@@ -246,13 +255,16 @@ async def download(driver: Driver, record: ArtifactRecord, dest: Path, *, mode: 
     concurrent ranges under `budget`; everything else streams in one read.
     """
     dest = dest.absolute()  # noqa: ASYNC240 - getcwd only, no file I/O
-    if verify and record.checksum is None:
+    if record.checksum is None and (verify or mode is None):
         # A key-only input has no recorded checksum: use the backend's whole-object
-        # CRC32C when it keeps one.
+        # CRC32C when it keeps one. Nor a recorded mode: use the one saved with the object.
         info = await driver.stat(record.location.key)
-        crc = info.checksums.get("crc32c")
-        record = attrs.evolve(record, size=info.size,
-                              checksum=f"crc32c:{crc}" if crc is not None else None)
+        if mode is None:
+            mode = _stored_mode(info.metadata)
+        if verify:
+            crc = info.checksums.get("crc32c")
+            record = attrs.evolve(record, size=info.size,
+                                  checksum=f"crc32c:{crc}" if crc is not None else None)
     if record.archive.kind is ArchiveKind.NONE:
         part_size = min(options.part_size or DEFAULT_PART_SIZE, budget.max_bytes)
         size = record.size

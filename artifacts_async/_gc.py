@@ -17,7 +17,12 @@ import anyio
 import attrs
 import stamina
 
-from ._exceptions import ArtifactError, ConfigurationError, TransientBackendError
+from ._exceptions import (
+    ArtifactError,
+    ArtifactNotFoundError,
+    ConfigurationError,
+    TransientBackendError,
+)
 from ._records import ArtifactRecord, ArtifactStatus, Location
 from ._specs import GCStrategy
 from .abc import DeleteOutcome, Driver, PendingUpload
@@ -136,6 +141,58 @@ def _problem(error: BaseException) -> str:
     return "configuration" if isinstance(error, ConfigurationError) else "runtime"
 
 
+#: The reason of a `deleted` outcome whose object may already have been gone.
+UNKNOWN_PRESENCE = "deleted; the backend cannot tell whether it still existed"
+
+
+def _deleted(result: DeleteOutcome | None,
+             present: bool | None) -> tuple[GCStatus, str | None, str | None]:
+    """Status, reason and problem of a key the driver was asked to delete.
+
+    `present` is what `stat` said before the delete, when the driver's delete cannot tell.
+    """
+    if result is None:
+        return GCStatus.FAILED, "the backend did not report this key", "runtime"
+    if result.error is not None:
+        return GCStatus.FAILED, str(result.error), _problem(result.error)
+    existed = result.existed if result.existed is not None else present
+    if existed is False:
+        return GCStatus.ALREADY_ABSENT, "already absent", None
+    if existed is None:
+        return GCStatus.DELETED, UNKNOWN_PRESENCE, None
+    return GCStatus.DELETED, None, None
+
+
+async def _presence(driver: Driver, keys: Sequence[str], *, attempts: int,
+                    limiter: anyio.CapacityLimiter) -> dict[str, bool | None]:
+    """Whether each key exists now (None: the backend would not say), by `stat`.
+
+    For drivers whose batch delete cannot tell a deleted key from an absent one
+    (`limits.delete_reports_absence` is False, as on S3): checked just before the delete,
+    so that the report says `already_absent` where it is true.
+    """
+    found: dict[str, bool | None] = {}
+
+    async def look(key: str) -> None:
+        async with limiter:
+            try:
+                async for attempt in stamina.retry_context(
+                    on=TransientBackendError, attempts=attempts
+                ):
+                    with attempt:
+                        await driver.stat(key)
+                found[key] = True
+            except ArtifactNotFoundError:
+                found[key] = False
+            except ArtifactError:
+                found[key] = None  # no permission to look, say: the delete still runs
+
+    async with anyio.create_task_group() as tg:
+        for key in keys:
+            tg.start_soon(look, key)
+    return found
+
+
 async def collect_garbage(
     records: Sequence[ArtifactRecord],
     *,
@@ -167,6 +224,8 @@ async def collect_garbage(
             repo.setdefault(record.location.key, []).append(index)
     requests = 0
     limiter = anyio.CapacityLimiter(max_concurrency)
+    # Lookups are small requests: more of them in flight than batches of deletes.
+    lookups = anyio.CapacityLimiter(4 * max_concurrency)
 
     def settle(indexes: list[int], status: GCStatus, reason: str | None = None,
                problem: str | None = None) -> None:
@@ -176,6 +235,10 @@ async def collect_garbage(
     async def delete_batch(driver: Driver, keys: dict[str, list[int]]) -> None:
         nonlocal requests
         async with limiter:
+            present: dict[str, bool | None] = {}
+            if not driver.limits.delete_reports_absence:
+                present = await _presence(driver, list(keys), attempts=retry_attempts,
+                                          limiter=lookups)
             try:
                 async for attempt in stamina.retry_context(
                     on=TransientBackendError, attempts=retry_attempts
@@ -189,16 +252,7 @@ async def collect_garbage(
                 return
         by_key = {o.key: o for o in outcomes}
         for key, indexes in keys.items():
-            result = by_key.get(key)
-            if result is None:
-                settle(indexes, GCStatus.FAILED, "the backend did not report this key",
-                       "runtime")
-            elif result.error is not None:
-                settle(indexes, GCStatus.FAILED, str(result.error), _problem(result.error))
-            elif result.existed is False:
-                settle(indexes, GCStatus.ALREADY_ABSENT, "already absent")
-            else:
-                settle(indexes, GCStatus.DELETED)
+            settle(indexes, *_deleted(by_key.get(key), present.get(key)))
 
     async def collect_repository(repository: str, keys: dict[str, list[int]]) -> None:
         try:
@@ -236,8 +290,13 @@ async def sweep_orphans(
 
     This is what S3's `AbortIncompleteMultipartUpload` lifecycle rule does, on demand, for
     every driver: incomplete multipart uploads, uncommitted blocks, temporary part files.
-    Uploads whose start time is unknown are left alone.
+    Uploads whose start time is unknown are left alone. A negative `older_than` (which
+    would abort uploads still running) raises `ConfigurationError`.
     """
+    if older_than < timedelta(0):
+        raise ConfigurationError(
+            f"sweep_orphans: older_than must not be negative, got {older_than}"
+        )
     cutoff = (now or datetime.now(UTC)) - older_than
     stale = [u for u in await driver.list_uploads(prefix)
              if u.started is not None and u.started < cutoff]

@@ -14,7 +14,7 @@ from helpers import WrappedDriver
 import artifacts_async as aa
 from artifacts_async._drivers._local import LocalDriver
 from artifacts_async._drivers._memory import MemoryDriver
-from artifacts_async.abc import DeleteOutcome, PartChecksums
+from artifacts_async.abc import DeleteOutcome, DriverLimits, ObjectInfo, PartChecksums
 
 pytestmark = pytest.mark.anyio
 
@@ -268,3 +268,54 @@ async def test_sweep_through_artifacts_with_local_driver(tmp_path: Path) -> None
         swept = await arts.sweep_orphans("l", prefix="runs/", older_than=timedelta(0))
     assert [u.upload_id for u in swept] == [upload]
     assert await driver.list_uploads("runs/") == []
+
+
+class _CannotTell(WrappedDriver):
+    """A backend whose batch delete answers "deleted" for absent keys too (as S3 does)."""
+
+    forbidden: frozenset[str] = frozenset()
+
+    @property
+    def limits(self) -> DriverLimits:
+        return attrs.evolve(self.inner.limits, delete_reports_absence=False)
+
+    async def stat(self, key: str) -> ObjectInfo:
+        if key in self.forbidden:
+            raise aa.PermissionDeniedError(f"{key}: permission denied")
+        return await super().stat(key)
+
+    async def delete(self, keys: Sequence[str]) -> Sequence[DeleteOutcome]:
+        outcomes = await self.inner.delete(keys)
+        return [attrs.evolve(o, existed=None) for o in outcomes]
+
+
+async def test_absence_is_reported_when_the_delete_cannot_tell(memory_store_name: str) -> None:
+    """Where delete cannot tell, GC stats first: gone objects are `already_absent`."""
+    config = memory_config(memory_store_name)
+    ctx = aa.Context(workflow_name="wf", pod_name="p", artifact_gc=S.ON_WORKFLOW_COMPLETION)
+    planned = aa.plan_outputs([aa.OutputArtifact(name=n, path="x") for n in "abc"],
+                              context=ctx, config=config)
+    memory = MemoryDriver(name=memory_store_name)
+    records = await store_records(config, memory, planned)
+    await memory.delete([records[1].location.key])  # gone before GC runs
+    driver = _CannotTell(MemoryDriver(name=memory_store_name))
+    driver.forbidden = frozenset({records[2].location.key})
+    async with aa.Artifacts(config, drivers={"m": driver}) as arts:
+        report = await arts.collect_garbage(records, event=COMPLETED)
+    assert report.ok
+    assert [(o.status, o.reason) for o in report.outcomes] == [
+        (aa.GCStatus.DELETED, None),
+        (aa.GCStatus.ALREADY_ABSENT, "already absent"),
+        (aa.GCStatus.DELETED, "deleted; the backend cannot tell whether it still existed"),
+    ]
+    assert report.requests == 1
+    assert MemoryDriver.get_store(memory_store_name).objects == {}
+
+
+async def test_sweep_refuses_a_negative_age(memory_store_name: str) -> None:
+    """A negative age would abort uploads still running: it is a ConfigurationError."""
+    driver = MemoryDriver(name=memory_store_name)
+    upload = await driver.start_upload("runs/live", metadata={})
+    with pytest.raises(aa.ConfigurationError, match="older_than"):
+        await aa.sweep_orphans(driver, older_than=timedelta(seconds=-1))
+    assert [u.upload_id for u in await driver.list_uploads("")] == [upload]

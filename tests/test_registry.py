@@ -46,9 +46,9 @@ def test_missing_driver_says_what_to_install() -> None:
 
 
 def test_drivers_satisfy_protocol(tmp_path: object) -> None:
-    """The core's drivers are Driver instances (runtime-checkable protocol)."""
-    assert isinstance(MemoryDriver(), Driver)
-    assert isinstance(LocalDriver(str(tmp_path)), Driver)
+    """The core's drivers are Drivers (checked by mypy: the protocol is static only)."""
+    drivers: list[Driver] = [MemoryDriver(), LocalDriver(str(tmp_path))]
+    assert all(d.limits.max_parts > 0 for d in drivers)
 
 
 def test_bad_settings_are_configuration_errors() -> None:

@@ -6,6 +6,8 @@ Layout under `root`:
 - `.artifacts-async/tmp/`: single-request writes in progress, renamed into place.
 - `.artifacts-async/uploads/<id>/`: a multipart upload: `data` (parts written at their
   offsets), `meta.json`, and one `part-<n>.json` per part whose bytes are fully written.
+- `.artifacts-async/meta/`: each object's metadata, in a sidecar bound to the version of
+  the file it was written with (see `_sidecar.py`).
 
 Invariant: a file appears under its final key only by `os.replace` of a complete file
 on the same filesystem, so a reader never sees a partial object.
@@ -22,13 +24,13 @@ import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Self, final
+from typing import Any, ClassVar, Self, final
 
 import aiofiles
 import aiofiles.os
 import anyio
 
-from .._checksums import combine_all, crc32c, verify_part, verify_part_crc
+from .._checksums import combine_all
 from .._exceptions import (
     ArtifactNotFoundError,
     BackendError,
@@ -44,8 +46,11 @@ from ..abc import (
     PartChecksums,
     PendingUpload,
     UploadedPart,
+    limits_from_settings,
+    resolve_range,
 )
-from ._common import limits_from_settings, resolve_range
+from ..abc._helpers import verify_part_crc
+from ._sidecar import MetadataSidecars
 
 __all__ = ["LocalDriver"]
 
@@ -66,18 +71,21 @@ def _translate(exc: OSError, what: str) -> BackendError:
 class LocalDriver:
     """Objects as files under `root`; verifies each part's CRC32C as it writes it."""
 
+    DEFAULT_LIMITS: ClassVar[DriverLimits] = DriverLimits(
+        min_part_size=1,
+        max_part_size=5 * 1024**3,
+        max_parts=100_000,
+        max_object_size=None,
+        max_single_put=8 * 1024**2,
+        checksums=frozenset({ChecksumKind.CRC32C}),
+        delete_batch_size=1000,
+    )
+
     def __init__(self, root: str | os.PathLike[str], *, limits: DriverLimits | None = None) -> None:
         self.root = Path(root).absolute()
         self._state = self.root / _STATE
-        self._limits = limits or DriverLimits(
-            min_part_size=1,
-            max_part_size=5 * 1024**3,
-            max_parts=100_000,
-            max_object_size=None,
-            max_single_put=8 * 1024**2,
-            checksums=frozenset({ChecksumKind.CRC32C}),
-            delete_batch_size=1000,
-        )
+        self._sidecars = MetadataSidecars(self._state)
+        self._limits = limits or self.DEFAULT_LIMITS
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any]) -> Self:
@@ -85,8 +93,7 @@ class LocalDriver:
         root = settings.get("root")
         if not isinstance(root, str | os.PathLike) or not str(root):
             raise ConfigurationError("local driver: set 'root' to a directory path")
-        driver = cls(root)
-        return cls(root, limits=limits_from_settings(driver.limits, settings))
+        return cls(root, limits=limits_from_settings(cls.DEFAULT_LIMITS, settings))
 
     @property
     def limits(self) -> DriverLimits:
@@ -103,12 +110,14 @@ class LocalDriver:
             raise ConfigurationError(f"key {key!r} escapes the repository root")
         return path
 
-    def _info(self, key: str, st: os.stat_result, checksums: Mapping[str, str]) -> ObjectInfo:
+    def _info(self, key: str, st: os.stat_result, checksums: Mapping[str, str],
+              metadata: Mapping[str, str] | None = None) -> ObjectInfo:
         return ObjectInfo(
             key=key,
             size=st.st_size,
             checksums=checksums,
             modified=datetime.fromtimestamp(st.st_mtime, UTC),
+            metadata=dict(metadata or {}),
         )
 
     async def put(
@@ -119,27 +128,31 @@ class LocalDriver:
         checksums: PartChecksums,
         metadata: Mapping[str, str],
     ) -> ObjectInfo:
-        if problem := verify_part(data, checksums):
-            raise IntegrityError(f"{self.describe(key)}: {problem} in the sent object")
         path = self._path(key)
         tmp = self._state / "tmp" / f"{uuid.uuid4().hex}"
+
+        def write() -> ObjectInfo:
+            # One worker-thread call: the check, the bytes, the sidecar and the rename.
+            problem, crc = verify_part_crc(data, checksums)
+            if problem:
+                raise IntegrityError(f"{self.describe(key)}: {problem} in the sent object")
+            try:
+                tmp.parent.mkdir(parents=True, exist_ok=True)
+                with tmp.open("wb") as f:
+                    f.write(data)
+                self._sidecars.write(key, tmp, metadata)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                tmp.replace(path)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    tmp.unlink()
+                raise
+            return self._info(key, path.stat(), {"crc32c": f"{crc:08x}"}, metadata)
+
         try:
-            await aiofiles.os.makedirs(tmp.parent, exist_ok=True)
-            async with aiofiles.open(tmp, "wb") as f:
-                await f.write(data)
-            await aiofiles.os.makedirs(path.parent, exist_ok=True)
-            await aiofiles.os.replace(tmp, path)
-            st = await aiofiles.os.stat(path)
+            return await anyio.to_thread.run_sync(write)
         except OSError as exc:
-            with contextlib.suppress(OSError):
-                tmp.unlink()
             raise _translate(exc, self.describe(key)) from exc
-        except BaseException:
-            # Cancelled mid-write: no temporary file is left behind.
-            with contextlib.suppress(OSError):
-                tmp.unlink()
-            raise
-        return self._info(key, st, {"crc32c": f"{crc32c(data):08x}"})
 
     def _upload_dir(self, upload_id: str) -> Path:
         if not upload_id.isalnum():
@@ -164,6 +177,9 @@ class LocalDriver:
         return upload_id
 
     def _check_upload(self, key: str, upload_id: str) -> Path:
+        return self._upload_meta(key, upload_id)[0]
+
+    def _upload_meta(self, key: str, upload_id: str) -> tuple[Path, dict[str, Any]]:
         directory = self._upload_dir(upload_id)
         try:
             meta = json.loads((directory / "meta.json").read_text())
@@ -173,7 +189,7 @@ class LocalDriver:
             ) from None
         if meta.get("key") != key:
             raise ArtifactNotFoundError(f"upload {upload_id!r} is not for {self.describe(key)}")
-        return directory
+        return directory, meta
 
     async def upload_part(
         self,
@@ -239,7 +255,8 @@ class LocalDriver:
         path = self._path(key)
 
         def finish() -> ObjectInfo:
-            directory = self._check_upload(key, upload_id)
+            directory, meta = self._upload_meta(key, upload_id)
+            metadata = meta.get("metadata") or {}
             held = {p.number: (p, offset) for p, offset in self._parts(directory)}
             expected_offset = 0
             pieces = []
@@ -256,10 +273,12 @@ class LocalDriver:
                 pieces.append((int(part.checksums["crc32c"], 16), part.size))
             data = directory / "data"
             os.truncate(data, expected_offset)
+            self._sidecars.write(key, data, metadata)
             path.parent.mkdir(parents=True, exist_ok=True)
             data.replace(path)
             shutil.rmtree(directory, ignore_errors=True)
-            return self._info(key, path.stat(), {"crc32c": f"{combine_all(pieces):08x}"})
+            return self._info(key, path.stat(), {"crc32c": f"{combine_all(pieces):08x}"},
+                              metadata)
 
         try:
             return await anyio.to_thread.run_sync(finish)
@@ -302,13 +321,18 @@ class LocalDriver:
 
     async def stat(self, key: str) -> ObjectInfo:
         path = self._path(key)
+
+        def look() -> tuple[os.stat_result, dict[str, str]]:
+            st = path.stat()
+            return st, self._sidecars.read(key, st)
+
         try:
-            st = await aiofiles.os.stat(path)
+            st, metadata = await anyio.to_thread.run_sync(look)
         except OSError as exc:
             raise _translate(exc, self.describe(key)) from exc
         if not stat.S_ISREG(st.st_mode):
             raise ArtifactNotFoundError(f"{self.describe(key)} does not exist (it is a directory)")
-        return self._info(key, st, {})
+        return self._info(key, st, {}, metadata)
 
     async def read(
         self, key: str, *, offset: int = 0, length: int | None = None
@@ -336,12 +360,6 @@ class LocalDriver:
                 await f.close()
 
     async def delete(self, keys: Sequence[str]) -> Sequence[DeleteOutcome]:
-        if len(keys) > self._limits.delete_batch_size:
-            raise ConfigurationError(
-                f"local driver: {len(keys)} keys in one delete, at most "
-                f"{self._limits.delete_batch_size}"
-            )
-
         def remove_all() -> list[DeleteOutcome]:
             outcomes = []
             for key in keys:
@@ -355,6 +373,8 @@ class LocalDriver:
                     outcomes.append(DeleteOutcome(key=key, error=_translate(exc, key)))
                     continue
                 outcomes.append(DeleteOutcome(key=key, existed=True))
+                with contextlib.suppress(OSError):
+                    self._sidecars.remove(key)
                 self._prune(path.parent)
             return outcomes
 

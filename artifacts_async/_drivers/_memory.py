@@ -9,12 +9,11 @@ from __future__ import annotations
 import itertools
 from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any, Self, final
+from typing import Any, ClassVar, Self, final
 
 import anyio
 import attrs
 
-from .._checksums import crc32c, verify_part
 from .._exceptions import ArtifactNotFoundError, ConfigurationError, IntegrityError
 from ..abc import (
     ChecksumKind,
@@ -24,8 +23,11 @@ from ..abc import (
     PartChecksums,
     PendingUpload,
     UploadedPart,
+    crc32c,
+    limits_from_settings,
+    verify_part,
 )
-from ._common import chunks_of, limits_from_settings
+from ._common import chunks_of
 
 __all__ = ["MemoryDriver"]
 
@@ -63,18 +65,20 @@ _IDS = itertools.count(1)
 class MemoryDriver:
     """Objects in a process-wide dict; verifies MD5 and CRC32C of every part."""
 
+    DEFAULT_LIMITS: ClassVar[DriverLimits] = DriverLimits(
+        min_part_size=1,
+        max_part_size=5 * 1024**3,
+        max_parts=10_000,
+        max_object_size=None,
+        max_single_put=8 * 1024**2,
+        checksums=frozenset({ChecksumKind.MD5, ChecksumKind.CRC32C}),
+        delete_batch_size=1000,
+    )
+
     def __init__(self, *, name: str = "default", limits: DriverLimits | None = None) -> None:
         self.name = name
         self.store = _STORES.setdefault(name, MemoryStore())
-        self._limits = limits or DriverLimits(
-            min_part_size=1,
-            max_part_size=5 * 1024**3,
-            max_parts=10_000,
-            max_object_size=None,
-            max_single_put=8 * 1024**2,
-            checksums=frozenset({ChecksumKind.MD5, ChecksumKind.CRC32C}),
-            delete_batch_size=1000,
-        )
+        self._limits = limits or self.DEFAULT_LIMITS
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any]) -> Self:
@@ -82,8 +86,7 @@ class MemoryDriver:
         name = settings.get("name", "default")
         if not isinstance(name, str):
             raise ConfigurationError("memory driver: 'name' must be a string")
-        base = cls(name=name).limits
-        return cls(name=name, limits=limits_from_settings(base, settings))
+        return cls(name=name, limits=limits_from_settings(cls.DEFAULT_LIMITS, settings))
 
     @classmethod
     def get_store(cls, name: str = "default") -> MemoryStore:
@@ -211,11 +214,6 @@ class MemoryDriver:
     async def delete(self, keys: Sequence[str]) -> Sequence[DeleteOutcome]:
         await anyio.lowlevel.checkpoint()
         self.store.requests += 1
-        if len(keys) > self._limits.delete_batch_size:
-            raise ConfigurationError(
-                f"memory driver: {len(keys)} keys in one delete, at most "
-                f"{self._limits.delete_batch_size}"
-            )
         return [
             DeleteOutcome(key=k, existed=self.store.objects.pop(k, None) is not None) for k in keys
         ]

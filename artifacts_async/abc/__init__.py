@@ -1,4 +1,9 @@
-"""Interfaces that drivers and embedders implement."""
+"""Interfaces that drivers and embedders implement, and what a driver author needs.
+
+A driver implements `Driver` with the value types below; `crc32c`, `part_checksums`,
+`verify_part`, `resolve_range` and `limits_from_settings` are the helpers the core's own
+drivers use. `docs/drivers.md` walks through writing one.
+"""
 
 from ._driver import (
     ChecksumKind,
@@ -10,6 +15,7 @@ from ._driver import (
     PendingUpload,
     UploadedPart,
 )
+from ._helpers import crc32c, limits_from_settings, part_checksums, resolve_range, verify_part
 
 __all__ = [
     "ChecksumKind",
@@ -20,4 +26,9 @@ __all__ = [
     "PartChecksums",
     "PendingUpload",
     "UploadedPart",
+    "crc32c",
+    "limits_from_settings",
+    "part_checksums",
+    "resolve_range",
+    "verify_part",
 ]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import datetime
-from typing import Any, Protocol, Self, runtime_checkable
+from typing import Any, Protocol, Self
 
 import attrs
 
@@ -46,6 +46,9 @@ class DriverLimits:
     checksums: frozenset[ChecksumKind] = frozenset()
     delete_batch_size: int = 1000
     ranged_reads: bool = True
+    # False when `delete` cannot tell a deleted key from one already absent (S3's
+    # DeleteObjects): GC then `stat`s each key first, so its report stays truthful.
+    delete_reports_absence: bool = True
     # True when the backend's multipart ETag is the MD5 of the parts' MD5s plus "-N" (S3).
     s3_multipart_etag: bool = False
 
@@ -87,8 +90,11 @@ class PendingUpload:
 class DeleteOutcome:
     """The result of deleting one key in a batch.
 
-    `existed` is False when the object was already absent (which counts as deleted);
-    `error` is set when the backend refused this key.
+    `existed` is True when the object was there and is now deleted, False when it was
+    already absent (which counts as deleted), and None when the backend cannot tell: a
+    driver whose backend never can declares `DriverLimits.delete_reports_absence=False`,
+    and GC then learns it from `stat` before deleting. `error` is set when the backend
+    refused this key.
     """
 
     key: str
@@ -96,7 +102,6 @@ class DeleteOutcome:
     error: BackendError | None = None
 
 
-@runtime_checkable
 class Driver(Protocol):
     """One storage backend.
 
@@ -104,6 +109,30 @@ class Driver(Protocol):
     raises only `artifacts_async` exceptions: `ArtifactNotFoundError` when an object
     or upload does not exist, `PermissionDeniedError`, `TransientBackendError` for
     failures worth retrying, and `BackendError` for the rest.
+
+    What the core guarantees, so that a driver does not check or do it again:
+
+    - `delete` is called with at most `limits.delete_batch_size` distinct keys (and at
+      least one): the core splits larger sets into batches.
+    - Parts are planned within `limits`: `put` only for objects up to `max_single_put`;
+      parts numbered 1..N, contiguous, each at its `offset`, every part but the last at
+      least `min_part_size`, none above `max_part_size`, at most `max_parts`.
+    - `checksums` carries the digests of each body for exactly the kinds in
+      `limits.checksums`; the core verifies whole objects itself (CRC32C, and the
+      multipart ETag when `limits.s3_multipart_etag`).
+    - Retries: a `TransientBackendError` (and an `IntegrityError` from `upload_part`) is
+      retried with backoff by the core; a driver does not retry (turn the SDK's off).
+    - Deadlines: each request attempt runs under a deadline (`TransferOptions`'
+      `request_timeout` plus its size over `min_throughput`); when it passes, the call
+      is cancelled. Every method must be cancellation safe: leave no half-visible object
+      and no lock or connection held.
+    - Resume: the core compares `list_parts` with its own journal and sends again what
+      is missing or differs; `complete_upload` gets exactly the parts to assemble.
+    - Orphans: incomplete uploads are swept by the core (`sweep_orphans`) through
+      `list_uploads` and `abort_upload`; a driver has no sweep of its own.
+
+    Limits that never change are a class constant, `DEFAULT_LIMITS`, that settings may
+    override (`limits_from_settings`); `limits` stays a property.
     """
 
     @classmethod
@@ -134,12 +163,16 @@ class Driver(Protocol):
         """Store a small object in one request; it becomes visible only when whole.
 
         `data` is valid only during the call (the engine reuses its buffers): copy it to
-        keep it.
+        keep it. `metadata` (str to str, names in lowercase ASCII) is stored with the
+        object, replacing any earlier object's, and returned by `stat`.
         """
         ...
 
     async def start_upload(self, key: str, *, metadata: Mapping[str, str]) -> str:
-        """Begin a multipart upload of `key`; return its upload id."""
+        """Begin a multipart upload of `key`; return its upload id.
+
+        `metadata` is stored with the object once completed, and returned by `stat`.
+        """
         ...
 
     async def upload_part(
@@ -180,21 +213,23 @@ class Driver(Protocol):
         ...
 
     async def stat(self, key: str) -> ObjectInfo:
-        """Size and checksums of a stored object."""
+        """Size, checksums and metadata (as written by `put`/`start_upload`) of an object."""
         ...
 
     def read(self, key: str, *, offset: int = 0, length: int | None = None) -> AsyncIterator[bytes]:
         """Stream `length` bytes (all when None) from `offset`, in chunks.
 
         A negative `offset` reads the last `-offset` bytes. Reading past the end yields
-        what exists; an offset beyond the end yields nothing.
+        what exists; an offset beyond the end yields nothing. Lazy: bytes are fetched as
+        the caller iterates (a chunk of at most a few MiB at a time, never the whole
+        object), and closing the iterator early stops the transfer.
         """
         ...
 
     async def delete(self, keys: Sequence[str]) -> Sequence[DeleteOutcome]:
-        """Delete at most `limits.delete_batch_size` keys in one request.
+        """Delete `keys` (at most `limits.delete_batch_size`, which the core ensures).
 
-        Absent keys are reported with `existed=False`, not as errors.
+        One outcome per key. Absent keys are reported with `existed=False`, not as errors.
         """
         ...
 

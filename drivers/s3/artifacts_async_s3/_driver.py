@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncGenerator, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Self, final
 
 import anyio
@@ -26,7 +25,6 @@ from botocore.exceptions import ClientError
 from artifacts_async import (
     ArtifactNotFoundError,
     BackendError,
-    ConfigurationError,
     IntegrityError,
 )
 from artifacts_async.abc import (
@@ -37,6 +35,7 @@ from artifacts_async.abc import (
     PartChecksums,
     PendingUpload,
     UploadedPart,
+    crc32c,
 )
 
 from ._body import body
@@ -45,7 +44,6 @@ from ._errors import error_code, from_code, map_errors
 from ._responses import (
     MD5_HEX,
     b64,
-    crc32c_of,
     etag_of,
     full_crc32c,
     hex_of,
@@ -100,6 +98,8 @@ class S3Driver:
             checksums=frozenset(kinds),
             delete_batch_size=1000,
             ranged_reads=True,
+            # DeleteObjects answers "Deleted" for absent keys too: GC asks HeadObject first.
+            delete_reports_absence=False,
             s3_multipart_etag=(
                 settings.content_md5 and settings.verify_etag and settings.sse != "aws:kms"
             ),
@@ -156,13 +156,27 @@ class S3Driver:
         if settings.storage_class is not None:
             params["StorageClass"] = settings.storage_class  # type: ignore[arg-type]  # stores have their own classes
 
-    async def _part_crc(self, data: bytes | bytearray, checksums: PartChecksums) -> bytes | None:
-        """The CRC32C to send with `data` (computed here if the caller did not)."""
+    async def _add_checksums(
+        self,
+        params: PutObjectRequestTypeDef | UploadPartRequestTypeDef,
+        data: bytes | bytearray,
+        checksums: PartChecksums,
+    ) -> bytes | None:
+        """Add the Content-MD5 and CRC32C headers of a request's body; return the CRC32C.
+
+        The CRC32C is the caller's, or computed here (in a thread) if the caller sent
+        none; none at all in `md5` checksum mode.
+        """
+        if checksums.md5 is not None:
+            params["ContentMD5"] = b64(checksums.md5)
         if self.settings.checksum is ChecksumMode.MD5:
             return None
-        if checksums.crc32c is not None:
-            return checksums.crc32c
-        return await anyio.to_thread.run_sync(crc32c_of, data)
+        crc = checksums.crc32c
+        if crc is None:
+            crc = (await anyio.to_thread.run_sync(crc32c, data)).to_bytes(4, "big")
+        params["ChecksumAlgorithm"] = "CRC32C"
+        params["ChecksumCRC32C"] = b64(crc)
+        return crc
 
     async def put(
         self,
@@ -178,12 +192,7 @@ class S3Driver:
             "Metadata": metadata_to_s3(metadata),
         }
         self._write_options(params)
-        if checksums.md5 is not None:
-            params["ContentMD5"] = b64(checksums.md5)
-        crc = await self._part_crc(data, checksums)
-        if crc is not None:
-            params["ChecksumAlgorithm"] = "CRC32C"
-            params["ChecksumCRC32C"] = b64(crc)
+        crc = await self._add_checksums(params, data, checksums)
         with self._errors(key):
             client = await self._s3()
             response = await client.put_object(**params)
@@ -228,12 +237,7 @@ class S3Driver:
             "Bucket": self.settings.bucket, "Key": self._prefix + key, "UploadId": upload_id,
             "PartNumber": number, "Body": body(data),
         }
-        if checksums.md5 is not None:
-            params["ContentMD5"] = b64(checksums.md5)
-        crc = await self._part_crc(data, checksums)
-        if crc is not None:
-            params["ChecksumAlgorithm"] = "CRC32C"
-            params["ChecksumCRC32C"] = b64(crc)
+        crc = await self._add_checksums(params, data, checksums)
         with self._errors(key):
             client = await self._s3()
             response = await client.upload_part(**params)
@@ -331,26 +335,6 @@ class S3Driver:
                     ))
         return found
 
-    async def abort_stale_uploads(
-        self, prefix: str, *, older_than: timedelta
-    ) -> list[PendingUpload]:
-        """Abort the incomplete multipart uploads under `prefix` started before
-        `older_than` ago (S3 keeps and bills their parts until then); return them.
-
-        Pick an age longer than any upload can run, or this aborts live uploads. An
-        upload whose start S3 does not report is left alone.
-        """
-        if older_than < timedelta(0):
-            raise ConfigurationError("abort_stale_uploads: older_than must not be negative")
-        cutoff = datetime.now(UTC) - older_than
-        stale = [
-            u for u in await self.list_uploads(prefix)
-            if u.started is not None and u.started <= cutoff
-        ]
-        for upload in stale:
-            await self.abort_upload(upload.key, upload.upload_id)
-        return stale
-
     async def stat(self, key: str) -> ObjectInfo:
         """HeadObject: size, ETag, full-object CRC32C (if S3 keeps one), metadata."""
         with self._errors(key):
@@ -427,24 +411,18 @@ class S3Driver:
                 body.close()
 
     async def delete(self, keys: Sequence[str]) -> Sequence[DeleteOutcome]:
-        """DeleteObjects for at most 1000 keys, one outcome per key.
+        """DeleteObjects of the keys (the core sends at most 1000), one outcome per key.
 
         S3 reports a key as deleted whether or not it existed, so `existed` is None
-        ("not known") for every deleted key; a key S3 refused carries its error.
+        ("not known") for every deleted key, and `limits.delete_reports_absence` is False
+        (GC asks `stat` first); a key S3 refused carries its error.
         """
-        if len(keys) > self._limits.delete_batch_size:
-            raise ConfigurationError(
-                f"s3 driver: {len(keys)} keys in one delete, at most "
-                f"{self._limits.delete_batch_size} (S3's DeleteObjects limit)"
-            )
-        if not keys:
-            return []
-        unique = list(dict.fromkeys(keys))
+        # The core sends 1 to 1000 distinct keys: nothing to check or remove here.
         with self._errors():
             client = await self._s3()
             response = await client.delete_objects(
                 Bucket=self.settings.bucket,
-                Delete={"Objects": [{"Key": self._prefix + k} for k in unique], "Quiet": False},
+                Delete={"Objects": [{"Key": self._prefix + k} for k in keys], "Quiet": False},
             )
         outcomes: dict[str, DeleteOutcome] = {}
         for deleted in response.get("Deleted", []):

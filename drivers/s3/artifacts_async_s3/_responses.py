@@ -8,14 +8,11 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-import crc32c
-
 from artifacts_async import ConfigurationError
 
 __all__ = [
     "MD5_HEX",
     "b64",
-    "crc32c_of",
     "etag_of",
     "full_crc32c",
     "hex_of",
@@ -34,11 +31,6 @@ def b64(raw: bytes) -> str:
 def hex_of(value: str) -> str:
     """A base64 checksum from S3 as lowercase hex."""
     return base64.b64decode(value).hex()
-
-
-def crc32c_of(data: bytes | bytearray) -> bytes:
-    """The CRC32C of `data`, 4 bytes big-endian (releases the GIL: call it in a thread)."""
-    return crc32c.crc32c(data).to_bytes(4, "big")
 
 
 def etag_of(response: Mapping[str, Any]) -> str | None:

@@ -59,3 +59,26 @@ async def test_gc_over_one_batch_and_a_failed_attempt(
     assert report.outcomes[0].reason == "never stored"
     assert sorted(deletes) == [1, 1000]
     assert boto.list_objects_v2(Bucket=bucket, Prefix="gc/").get("KeyCount") == 0
+
+
+async def test_gc_reports_objects_already_gone_as_already_absent(
+    settings: dict[str, Any], bucket: str, boto: Any
+) -> None:
+    """S3's DeleteObjects says "Deleted" for absent keys; GC still reports them truthfully."""
+    config = aa.RepositoryConfig.from_dict({"repositories": {"s3": {
+        "driver": "s3", "bucket": bucket, "endpoint": settings["endpoint"],
+        "region": "us-east-1", "credentials": {"access_key_env": "TEST_S3_ACCESS_KEY",
+                                               "secret_key_env": "TEST_S3_SECRET_KEY"}}}})
+    ctx = aa.Context(workflow_name="wf", workflow_uid="u", pod_name="p",
+                     artifact_gc=aa.GCStrategy.ON_WORKFLOW_COMPLETION)
+    specs = [aa.OutputArtifact(name=n, path="x", key=f"gone/{n}") for n in ("here", "gone")]
+    records = [attrs.evolve(r, status=aa.ArtifactStatus.STORED)
+               for r in aa.plan_outputs(specs, context=ctx, config=config)]
+    boto.put_object(Bucket=bucket, Key="gone/here", Body=b"x")
+    async with aa.Artifacts(config) as arts:
+        first = await arts.collect_garbage(records, event=aa.GCEvent.WORKFLOW_COMPLETED)
+        second = await arts.collect_garbage(records, event=aa.GCEvent.WORKFLOW_COMPLETED)
+    assert [o.status for o in first.outcomes] == [aa.GCStatus.DELETED,
+                                                  aa.GCStatus.ALREADY_ABSENT]
+    assert (second.deleted, second.already_absent) == (0, 2)
+    assert boto.list_objects_v2(Bucket=bucket, Prefix="gone/").get("KeyCount") == 0

@@ -111,6 +111,7 @@ def test_limits() -> None:
     assert limits.checksums == {ChecksumKind.MD5, ChecksumKind.CRC32C}
     assert limits.s3_multipart_etag is True
     assert limits.ranged_reads is True
+    assert limits.delete_reports_absence is False
 
 
 def test_limits_follow_the_settings() -> None:
@@ -127,8 +128,9 @@ def test_limits_follow_the_settings() -> None:
 
 
 def test_driver_satisfies_the_protocol() -> None:
-    """S3Driver is a `Driver` (runtime-checkable protocol)."""
-    assert isinstance(S3Driver.from_settings({"bucket": "b"}), Driver)
+    """S3Driver is a `Driver` (checked by mypy --strict: the protocol is static only)."""
+    driver: Driver = S3Driver.from_settings({"bucket": "b"})
+    assert driver.describe("k") == "s3://b/k"
 
 
 def test_repr_names_the_bucket_but_no_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
