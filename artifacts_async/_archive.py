@@ -9,7 +9,8 @@ Extraction refuses, before writing anything for that member: absolute names, `..
 segments, links whose target leaves the destination, hard links to outside, device
 files and FIFOs. Everything is extracted into a fresh directory beside the destination
 and renamed into place at the end, so a failed extraction leaves nothing under the
-destination path.
+destination path. A damaged archive (what tarfile, gzip, zlib and zipfile raise for it)
+is an `IntegrityError`, a refused member an `UnsafeArchiveError`.
 """
 
 from __future__ import annotations
@@ -19,14 +20,21 @@ import io
 import os
 import shutil
 import stat
+import struct
 import tarfile
 import uuid
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path, PurePosixPath
 from typing import IO, BinaryIO, cast
 
-from ._exceptions import ConfigurationError, MissingInputError, UnsafeArchiveError
+from ._exceptions import (
+    ConfigurationError,
+    IntegrityError,
+    MissingInputError,
+    UnsafeArchiveError,
+)
 from ._specs import Archive, ArchiveKind
 
 __all__ = ["extract", "tree_fingerprint", "write_archive"]
@@ -169,8 +177,10 @@ def _extract_zip(stream: BinaryIO, staging: Path) -> None:
     with zipfile.ZipFile(stream) as zf:
         for info in zf.infolist():
             rel = _check_name(info.filename)
-            mode = info.external_attr >> 16
-            if mode and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+            # Python's own zipfile.writestr, and other tools, store permission bits
+            # without a file type: those are regular files (or directories, by name).
+            kind = stat.S_IFMT(info.external_attr >> 16)
+            if kind and kind not in (stat.S_IFREG, stat.S_IFDIR):
                 raise UnsafeArchiveError(
                     f"archive member {info.filename!r} is not a regular file or directory"
                 )
@@ -178,6 +188,30 @@ def _extract_zip(stream: BinaryIO, staging: Path) -> None:
             if not _inside(staging, target.parent):
                 raise UnsafeArchiveError(f"archive member {info.filename!r} would escape")
             zf.extract(info, staging)
+
+
+# What the archive libraries raise for a damaged archive (a truncated or altered body,
+# a broken compressed stream, a bad directory); the data filter's refusals are
+# tarfile.FilterError, a TarError too, so they are told apart first.
+_DAMAGED = (tarfile.TarError, zipfile.BadZipFile, zlib.error, gzip.BadGzipFile, EOFError,
+            NotImplementedError, struct.error)
+
+
+def _extract(stream: BinaryIO, archive: Archive, staging: Path) -> None:
+    """Extract into `staging`; archive-library errors become this library's, at this
+    boundary: refusals `UnsafeArchiveError`, damage `IntegrityError` (with `__cause__`)."""
+    kind = "zip" if archive.kind is ArchiveKind.ZIP else "tar"
+    try:
+        if archive.kind is ArchiveKind.ZIP:
+            _extract_zip(stream, staging)
+        else:
+            _extract_tar(stream, staging)
+    except tarfile.FilterError as exc:
+        raise UnsafeArchiveError(f"archive member refused: {exc}") from exc
+    except _DAMAGED as exc:
+        raise IntegrityError(
+            f"the {kind} archive is damaged: {type(exc).__name__}: {exc}"
+        ) from exc
 
 
 def extract(
@@ -201,10 +235,7 @@ def extract(
     staging.mkdir()
     binary = cast(BinaryIO, stream)  # read/seek/tell are all the readers use
     try:
-        if archive.kind is ArchiveKind.ZIP:
-            _extract_zip(binary, staging)
-        else:
-            _extract_tar(binary, staging)
+        _extract(binary, archive, staging)
         top = list(staging.iterdir())
         result = top[0] if len(top) == 1 else staging
         if mode is not None:

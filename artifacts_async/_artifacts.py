@@ -12,7 +12,7 @@ import attrs
 
 from ._budget import TransferBudget
 from ._config import RepositoryConfig
-from ._download import download, verified_stream
+from ._download import download
 from ._events import (
     CompleteCallback,
     CompleteDetails,
@@ -26,7 +26,6 @@ from ._exceptions import (
     ArtifactError,
     ArtifactNotFoundError,
     MissingInputError,
-    TransferError,
 )
 from ._gc import GCEvent, GCReport, collect_garbage, sweep_orphans
 from ._journal import Journal, default_state_dir
@@ -34,6 +33,7 @@ from ._ledger import Ledger
 from ._options import TransferOptions
 from ._outcomes import as_artifact_error, in_spec_order
 from ._planning import plan_inputs, plan_outputs
+from ._reads import verified_stream
 from ._records import ArtifactRecord, ArtifactStatus
 from ._registry import create_driver
 from ._sources import open_source
@@ -273,8 +273,11 @@ class Artifacts:
 
         Archives are extracted as streams, safely (`UnsafeArchiveError`); files are
         written beside their path and renamed into place. A missing object fails a
-        required input (`MissingInputError`) and skips an optional one. With
-        `raise_on_error`, the first failure is raised once all inputs have ended.
+        required input (`MissingInputError`) and skips an optional one. Every failure of
+        one input is an error of this library on that input alone (the original error
+        as its `__cause__`); the other inputs carry on. With `raise_on_error`, once all
+        inputs have ended, the error of the first failed input in the order of `inputs`
+        is raised; otherwise `LoadResult.errors` holds them in that order.
         """
         records = await self._located(plan_inputs(inputs, context=context, config=self.config))
         budget = TransferBudget(max_parts=self.options.max_parts_in_flight,
@@ -294,20 +297,21 @@ class Artifacts:
                     driver = await self.driver(record.location.repository)
                     await download(driver, record, spec.path, mode=spec.mode or record.mode,
                                    verify=spec.verify, options=self.options, budget=budget)
-                except (ArtifactNotFoundError, MissingInputError) as exc:
-                    if spec.optional:
+                except Exception as exc:  # one input's failure, whatever its kind
+                    error = as_artifact_error(exc, f"input {spec.name!r}")
+                    if isinstance(error, ArtifactNotFoundError):
+                        missing = MissingInputError(f"input {spec.name!r}: {error}")
+                        missing.__cause__ = error
+                        error = missing
+                    if isinstance(error, MissingInputError) and spec.optional:
                         skipped.append(spec.name)
                         return
-                    errors[spec.name] = MissingInputError(f"input {spec.name!r}: {exc}")
-                except (ArtifactError, OSError) as exc:
-                    error = exc if isinstance(exc, ArtifactError) else TransferError(
-                        f"input {spec.name!r}: {exc}"
-                    )
                     errors[spec.name] = error
 
         async with anyio.create_task_group() as tg:
             for spec, record in zip(inputs, records, strict=True):
                 tg.start_soon(load_one, spec, record)
+        errors = in_spec_order(errors, [spec.name for spec in inputs])
         if raise_on_error:
             for error in errors.values():
                 raise error

@@ -1,109 +1,56 @@
-"""Downloads: verified streams, files written atomically, archives extracted as streams."""
+"""Downloads: files written atomically (large ones as parallel ranges), archives extracted.
+
+What a download guarantees (docs/transfers.md, "Guarantees for downloads"):
+
+- Nothing half-written is ever at the destination: files and extractions are staged
+  beside it and renamed into place only after every check passed; on any failure or
+  cancellation the staging is removed and an older file there is kept.
+- Every kind is checked against the record's CRC32C and size: a stream as it passes, the
+  ranges of a large file combined in order, a zip's windows combined in order.
+- A download whose object changed meanwhile (size, ETag, CRC32C or modification time
+  differ between the first and the last look) fails with `IntegrityError`.
+- Every read attempt has deadlines (`_reads.resilient_read`); a stalled read is
+  cancelled and continued from the byte it reached.
+"""
 
 from __future__ import annotations
 
-import contextlib
 import io
 import os
 import uuid
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from contextlib import aclosing, asynccontextmanager
 from pathlib import Path
-from typing import Any
 
 import aiofiles
 import aiofiles.os
 import anyio
-import anyio.from_thread
 import anyio.to_thread
 import attrs
+from anyio.abc import TaskGroup
 
 from ._archive import extract
-from ._bridge import AsyncIteratorReader
+from ._bridge import LoopPort, PortReader, run_in_thread
 from ._budget import TransferBudget
 from ._checksums import combine_all, crc32c
-from ._exceptions import IntegrityError, TransientBackendError
+from ._exceptions import ArtifactError, IntegrityError, UnsafeArchiveError
 from ._options import TransferOptions
 from ._parts import DEFAULT_PART_SIZE
+from ._ranged import WINDOW, RangedFile
+from ._reads import (
+    check_crc,
+    check_size,
+    expected_crc,
+    resilient_read,
+    stat,
+    unchanged,
+    verified_stream,
+)
 from ._records import ArtifactRecord
 from ._specs import ArchiveKind
-from .abc import Driver
+from .abc import Driver, ObjectInfo
 
-__all__ = ["download", "verified_stream"]
-
-_THREAD_CRC = 256 * 1024
-
-
-def _check_crc(driver: Driver, record: ArtifactRecord, value: int) -> None:
-    algorithm, _, digest = (record.checksum or "").partition(":")
-    if algorithm == "crc32c" and int(digest, 16) != value:
-        raise IntegrityError(
-            f"{driver.describe(record.location.key)}: CRC32C {value:08x} does not match the "
-            f"record's {digest}"
-        )
-
-
-async def resilient_read(
-    driver: Driver, key: str, *, offset: int, length: int | None, options: TransferOptions
-) -> AsyncIterator[bytes]:
-    """`driver.read`, re-opened where it stopped after a transient failure.
-
-    Bytes already yielded are never yielded again: a retry continues at the offset reached.
-    """
-    position = 0
-    async for attempt in options.retrying(TransientBackendError):
-        with attempt:
-            start = offset + position
-            if offset < 0 and position:
-                # A suffix read that broke off: continue from an absolute offset.
-                size = (await driver.stat(key)).size
-                start = max(0, size + offset) + position
-            remaining = None if length is None else length - position
-            if remaining == 0:
-                return
-            async for chunk in driver.read(key, offset=start, length=remaining):
-                position += len(chunk)
-                yield chunk
-            return
-
-
-async def verified_stream(
-    driver: Driver,
-    record: ArtifactRecord,
-    *,
-    offset: int = 0,
-    length: int | None = None,
-    verify: bool = True,
-    options: TransferOptions | None = None,
-) -> AsyncIterator[bytes]:
-    """Stream the object of `record`; when reading it whole, check its recorded checksum.
-
-    A mismatch raises `IntegrityError` after the last chunk, so consumers must treat the
-    data as unconfirmed until the iterator ends.
-    """
-    key = record.location.key
-    whole = offset == 0 and length is None
-    expected = record.checksum if verify and whole else None
-    value = 0
-    size = 0
-    chunks = resilient_read(driver, key, offset=offset, length=length,
-                            options=options or TransferOptions())
-    async for chunk in chunks:
-        if expected is not None:
-            if len(chunk) >= _THREAD_CRC:
-                value = await anyio.to_thread.run_sync(crc32c, chunk, value)
-            else:
-                value = crc32c(chunk, value)
-        size += len(chunk)
-        yield chunk
-    if expected is not None:
-        _check_crc(driver, record, value)
-        if record.size is not None and size != record.size:
-            raise IntegrityError(
-                f"{driver.describe(key)}: read {size} bytes, the record says {record.size}"
-            )
-
-
+__all__ = ["download"]
 @asynccontextmanager
 async def _staged(dest: Path, mode: int | None) -> AsyncIterator[Path]:
     """A temporary path beside `dest`, renamed to `dest` (with `mode`) if the block
@@ -116,13 +63,47 @@ async def _staged(dest: Path, mode: int | None) -> AsyncIterator[Path]:
             await anyio.to_thread.run_sync(os.chmod, tmp, mode)
         await aiofiles.os.replace(tmp, dest)
     except BaseException:
-        with anyio.CancelScope(shield=True), contextlib.suppress(FileNotFoundError):
-            await aiofiles.os.remove(tmp)
+        with anyio.CancelScope(shield=True):
+            await anyio.to_thread.run_sync(_remove, tmp)
         raise
 
 
-async def _write_file(chunks: AsyncIterator[bytes], dest: Path, mode: int | None) -> None:
-    async with _staged(dest, mode) as tmp, aiofiles.open(tmp, "wb") as f:
+def _remove(path: Path) -> None:
+    path.unlink(missing_ok=True)
+
+
+@asynccontextmanager
+async def _task_group() -> AsyncIterator[TaskGroup]:
+    """A task group that fails with its first error, not an `ExceptionGroup`: one
+    download fails with one error of this library."""
+    try:
+        async with anyio.create_task_group() as tg:
+            yield tg
+    except BaseExceptionGroup as group:
+        first = _first_error(group)
+        if first is None:
+            raise
+    else:
+        return
+    raise first  # outside the handler: its own cause and traceback stay as they were
+
+
+def _first_error(group: BaseExceptionGroup[BaseException]) -> Exception | None:
+    """The first error of this library in `group`, else its first error of any kind."""
+    leaves = [e for e in _leaves(group) if isinstance(e, Exception)]
+    return next((e for e in leaves if isinstance(e, ArtifactError)), None) or \
+        next(iter(leaves), None)
+
+
+def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
+    found: list[BaseException] = []
+    for exc in group.exceptions:
+        found.extend(_leaves(exc) if isinstance(exc, BaseExceptionGroup) else [exc])
+    return found
+
+
+async def _write_file(chunks: AsyncGenerator[bytes, None], dest: Path, mode: int | None) -> None:
+    async with _staged(dest, mode) as tmp, aiofiles.open(tmp, "wb") as f, aclosing(chunks):
         async for chunk in chunks:
             await f.write(chunk)
 
@@ -132,7 +113,7 @@ async def _parallel_file(
     record: ArtifactRecord,
     dest: Path,
     *,
-    size: int,
+    before: ObjectInfo,
     part_size: int,
     mode: int | None,
     verify: bool,
@@ -142,9 +123,11 @@ async def _parallel_file(
     """Download a large object as concurrent ranged reads written at their offsets.
 
     Each range's CRC32C is computed as it is written; the ranges' CRCs are combined in
-    order and checked against the record before the file is renamed into place.
+    order and checked against the record, and the object is looked at again (it must be
+    the one `before` described), before the file is renamed into place.
     """
     key = record.location.key
+    size = before.size
     crcs: dict[int, tuple[int, int]] = {}
     async with _staged(dest, mode) as tmp:
         fd = await anyio.to_thread.run_sync(
@@ -162,7 +145,7 @@ async def _parallel_file(
                 if filled != len(buffer):
                     raise IntegrityError(
                         f"{driver.describe(key)}: range at {offset} returned {filled} bytes, "
-                        f"expected {len(buffer)} (the object changed?)"
+                        f"expected {len(buffer)} (the object changed during the download)"
                     )
 
                 def write() -> int:
@@ -177,65 +160,93 @@ async def _parallel_file(
                 budget.release_buffer(buffer)
 
         try:
-            async with anyio.create_task_group() as tg:
+            async with _task_group() as tg:
                 for offset in range(0, size, part_size):
                     buffer = await budget.acquire_buffer(min(part_size, size - offset))
                     tg.start_soon(fetch, offset, buffer)
         finally:
             os.close(fd)
-        if verify and record.checksum:
-            _check_crc(driver, record, combine_all(crcs[o] for o in sorted(crcs)))
+        await unchanged(driver, key, before, options)
+        if verify:
+            check_crc(driver, record, combine_all(crcs[o] for o in sorted(crcs)))
 
 
-class RangedFile(io.RawIOBase):
-    """A seekable, read-only file over a driver's ranged reads, for a worker thread.
+async def _load_file(driver: Driver, record: ArtifactRecord, dest: Path, *, mode: int | None,
+                     verify: bool, options: TransferOptions, budget: TransferBudget) -> None:
+    part_size = min(options.part_size or DEFAULT_PART_SIZE, budget.max_bytes)
+    ranged = options.parallel_downloads and driver.limits.ranged_reads
+    if ranged and (record.size is None or record.size > 2 * part_size):
+        before = await stat(driver, record.location.key, options)
+        if verify:
+            check_size(driver, record, before.size)
+        if before.size > 2 * part_size:
+            await _parallel_file(driver, record, dest, before=before, part_size=part_size,
+                                 mode=mode, verify=verify, options=options, budget=budget)
+            return
+    await _write_file(verified_stream(driver, record, verify=verify, options=options), dest,
+                      mode)
 
-    Zip needs random access (its directory is at the end); this reads ranges on demand
-    with a read-ahead window instead of staging the whole object locally.
-    """
 
-    def __init__(self, driver: Driver, key: str, size: int, *, options: TransferOptions,
-                 window: int = 4 * 1024 * 1024) -> None:
-        self._driver, self._key, self._size, self._window = driver, key, size, window
-        self._options = options
-        self._pos = 0
-        self._cache_start = 0
-        self._cache = b""
+async def _load_tar(driver: Driver, record: ArtifactRecord, dest: Path, *, mode: int | None,
+                    verify: bool, options: TransferOptions) -> None:
+    stream = verified_stream(driver, record, verify=verify, options=options)
+    checked = verify and expected_crc(record) is not None
 
-    def readable(self) -> bool:
-        return True
+    def work(port: LoopPort) -> None:
+        reader = PortReader(port, stream)
+        try:
+            # Drained before the extraction is committed, so the checks at the end of the
+            # stream decide whether the result replaces `dest`.
+            extract(io.BufferedReader(reader, 1024 * 1024), record.archive, dest, mode=mode,
+                    before_commit=reader.drain)
+        except (IntegrityError, UnsafeArchiveError):
+            if checked:
+                # A damaged object is an IntegrityError, whatever its bytes made the
+                # extraction do: the rest of the stream decides (it raises on a mismatch).
+                reader.drain()
+            raise
 
-    def seekable(self) -> bool:
-        return True
+    async with aclosing(stream):
+        await run_in_thread(work)
 
-    def tell(self) -> int:
-        return self._pos
 
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}[whence]
-        self._pos = max(0, base + offset)
-        return self._pos
+async def _load_zip(driver: Driver, record: ArtifactRecord, dest: Path, *, mode: int | None,
+                    verify: bool, options: TransferOptions) -> None:
+    key = record.location.key
+    before = await stat(driver, key, options)
+    if verify:
+        check_size(driver, record, before.size)
+    expected = expected_crc(record) if verify else None
 
-    def readinto(self, b: Any) -> int:
-        view = memoryview(b).cast("B")
-        n = min(len(view), self._size - self._pos)
-        if n <= 0:
-            return 0
-        cache_end = self._cache_start + len(self._cache)
-        if not (self._cache_start <= self._pos and self._pos + n <= cache_end):
-            want = max(n, self._window)
-            self._cache = anyio.from_thread.run(self._fetch, self._pos, want)
-            self._cache_start = self._pos
-        start = self._pos - self._cache_start
-        got = self._cache[start : start + n]
-        view[: len(got)] = got
-        self._pos += len(got)
-        return len(got)
+    async def read_range(offset: int, length: int) -> bytes:
+        data = bytearray()
+        async for chunk in resilient_read(driver, key, offset=offset, length=length,
+                                          options=options):
+            data += chunk
+        if len(data) != length:
+            raise IntegrityError(
+                f"{driver.describe(key)}: range at {offset} returned {len(data)} bytes, "
+                f"expected {length} (the object changed during the download)"
+            )
+        return bytes(data)
 
-    async def _fetch(self, offset: int, length: int) -> bytes:
-        chunks = resilient_read(self._driver, self._key, offset=offset, length=length,
-                                options=self._options)
-        return b"".join([c async for c in chunks])
+    def work(port: LoopPort) -> None:
+        ranged = RangedFile(lambda offset, length: port.call(read_range, offset, length),
+                            before.size, name=driver.describe(key), window=WINDOW)
+
+        def before_commit() -> None:
+            if expected is not None:
+                ranged.check_crc(expected)
+            port.call(unchanged, driver, key, before, options)
+
+        try:
+            extract(ranged, record.archive, dest, mode=mode, before_commit=before_commit)
+        except (IntegrityError, UnsafeArchiveError):
+            if expected is not None:
+                ranged.check_crc(expected)  # damage wins over what it made extraction do
+            raise
+
+    await run_in_thread(work)
 
 
 def _stored_mode(metadata: Mapping[str, str]) -> int | None:
@@ -252,13 +263,14 @@ async def download(driver: Driver, record: ArtifactRecord, dest: Path, *, mode: 
     """Write `record`'s object to `dest`: a file, or an extracted archive.
 
     A file larger than two parts, on a backend with ranged reads, is fetched as
-    concurrent ranges under `budget`; everything else streams in one read.
+    concurrent ranges under `budget`; everything else streams in one read, but a zip,
+    which is read in ranges.
     """
     dest = dest.absolute()  # noqa: ASYNC240 - getcwd only, no file I/O
     if record.checksum is None and (verify or mode is None):
         # A key-only input has no recorded checksum: use the backend's whole-object
         # CRC32C when it keeps one. Nor a recorded mode: use the one saved with the object.
-        info = await driver.stat(record.location.key)
+        info = await stat(driver, record.location.key, options)
         if mode is None:
             mode = _stored_mode(info.metadata)
         if verify:
@@ -266,28 +278,9 @@ async def download(driver: Driver, record: ArtifactRecord, dest: Path, *, mode: 
             record = attrs.evolve(record, size=info.size,
                                   checksum=f"crc32c:{crc}" if crc is not None else None)
     if record.archive.kind is ArchiveKind.NONE:
-        part_size = min(options.part_size or DEFAULT_PART_SIZE, budget.max_bytes)
-        size = record.size
-        if size is None and driver.limits.ranged_reads and options.parallel_downloads:
-            size = (await driver.stat(record.location.key)).size
-        if options.parallel_downloads and size is not None and size > 2 * part_size and \
-                driver.limits.ranged_reads:
-            await _parallel_file(driver, record, dest, size=size, part_size=part_size,
-                                 mode=mode, verify=verify, options=options, budget=budget)
-            return
-        await _write_file(verified_stream(driver, record, verify=verify, options=options), dest,
-                          mode)
-        return
-    if record.archive.kind is ArchiveKind.ZIP:
-        info = await driver.stat(record.location.key)
-        ranged = RangedFile(driver, record.location.key, info.size, options=options)
-        await anyio.to_thread.run_sync(lambda: extract(ranged, record.archive, dest, mode=mode))
-        return
-    stream = verified_stream(driver, record, verify=verify, options=options)
-    reader = AsyncIteratorReader(stream)
-    # Drain before the extraction is committed, so the checksum check at the end of the
-    # stream decides whether the result replaces `dest`.
-    await anyio.to_thread.run_sync(
-        lambda: extract(io.BufferedReader(reader, 1024 * 1024), record.archive, dest,
-                        mode=mode, before_commit=reader.drain)
-    )
+        await _load_file(driver, record, dest, mode=mode, verify=verify, options=options,
+                         budget=budget)
+    elif record.archive.kind is ArchiveKind.ZIP:
+        await _load_zip(driver, record, dest, mode=mode, verify=verify, options=options)
+    else:
+        await _load_tar(driver, record, dest, mode=mode, verify=verify, options=options)

@@ -339,7 +339,10 @@ class LocalDriver:
     ) -> AsyncIterator[bytes]:
         path = self._path(key)
         try:
-            f = await aiofiles.open(path, "rb")
+            # Shielded: a cancellation while the executor opens the file would drop the
+            # open file object unclosed.
+            with anyio.CancelScope(shield=True):
+                f = await aiofiles.open(path, "rb")
         except OSError as exc:
             raise _translate(exc, self.describe(key)) from exc
         try:

@@ -1,4 +1,5 @@
-"""Testing aids for driver authors: the driver conformance kit, test servers, faults.
+"""Testing aids for driver authors: the driver conformance kit, test servers, faults,
+and the load suites (damaged objects, cancellation at random points).
 
 ```python
 from artifacts_async.testing import DriverConformance
@@ -22,6 +23,7 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess by th
 from ._conformance import DriverConformance
 from ._faults import FaultProxy, Faults
 from ._faulty import FaultyDriver
+from ._loads import check_cancelled_loads, check_damaged_loads, check_faulty_loads
 from ._servers import ServerProcess, ServerStartError, free_port
 
 __all__ = [
@@ -31,5 +33,8 @@ __all__ = [
     "FaultyDriver",
     "ServerProcess",
     "ServerStartError",
+    "check_cancelled_loads",
+    "check_damaged_loads",
+    "check_faulty_loads",
     "free_port",
 ]

@@ -1,0 +1,173 @@
+"""Reading stored objects: reads that survive faults and stalls, verified streams.
+
+Every read attempt has deadlines (see `resilient_read`), every `stat` too; a missed
+deadline is a `TransientBackendError`, retried like any other, and a read retried after
+it continues from the byte it reached.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import aclosing
+
+import anyio
+import anyio.to_thread
+
+from ._checksums import crc32c
+from ._exceptions import ConfigurationError, IntegrityError, TransientBackendError
+from ._options import TransferOptions
+from ._records import ArtifactRecord
+from .abc import Driver, ObjectInfo
+
+__all__ = ["check_crc", "check_size", "expected_crc", "resilient_read", "stat", "unchanged",
+           "verified_stream"]
+
+_THREAD_CRC = 256 * 1024
+
+
+def expected_crc(record: ArtifactRecord) -> int | None:
+    """The record's CRC32C, or None when it names none."""
+    algorithm, _, digest = (record.checksum or "").partition(":")
+    if algorithm != "crc32c":
+        return None
+    try:
+        return int(digest, 16)
+    except ValueError:
+        raise ConfigurationError(
+            f"artifact {record.name!r}: checksum {record.checksum!r} is not crc32c:<hex>"
+        ) from None
+
+
+def check_crc(driver: Driver, record: ArtifactRecord, value: int) -> None:
+    expected = expected_crc(record)
+    if expected is not None and expected != value:
+        raise IntegrityError(
+            f"{driver.describe(record.location.key)}: CRC32C {value:08x} does not match the "
+            f"record's {expected:08x}"
+        )
+
+
+def check_size(driver: Driver, record: ArtifactRecord, size: int) -> None:
+    if record.size is not None and size != record.size:
+        raise IntegrityError(
+            f"{driver.describe(record.location.key)} is {size} bytes, the record says "
+            f"{record.size} (the object changed after it was saved)"
+        )
+
+
+async def stat(driver: Driver, key: str, options: TransferOptions) -> ObjectInfo:
+    """`driver.stat`, retried on transient failures, each attempt under a deadline."""
+    async for attempt in options.retrying(TransientBackendError):
+        with attempt, options.deadline(None, f"stat of {driver.describe(key)}"):
+            return await driver.stat(key)
+    raise AssertionError("unreachable: the retry loop returns or raises")
+
+
+async def unchanged(driver: Driver, key: str, before: ObjectInfo,
+                     options: TransferOptions) -> None:
+    """Raise `IntegrityError` if `key` is no longer the object `before` described."""
+    after = await stat(driver, key, options)
+    if (after.size, after.etag, after.checksums.get("crc32c"), after.modified) != \
+            (before.size, before.etag, before.checksums.get("crc32c"), before.modified):
+        raise IntegrityError(
+            f"{driver.describe(key)} changed during the download (it was {before.size} "
+            f"bytes, etag {before.etag}; now {after.size} bytes, etag {after.etag})"
+        )
+
+
+async def _aclose(chunks: AsyncIterator[bytes]) -> None:
+    aclose = getattr(chunks, "aclose", None)
+    if aclose is not None:
+        await aclose()
+
+
+async def resilient_read(
+    driver: Driver, key: str, *, offset: int, length: int | None, options: TransferOptions,
+    size: int | None = None,
+) -> AsyncGenerator[bytes, None]:
+    """`driver.read`, re-opened where it stopped after a transient failure or a stall.
+
+    Bytes already yielded are never yielded again: a retry continues at the offset reached.
+    Each attempt waits at most `options.request_timeout` for each chunk (an idle
+    deadline: a stalled connection), and at most `options.attempt_timeout(n)` in all for
+    its `n` bytes when `n` is known (`length`, or `size` for a whole object). Only the
+    time spent waiting for the backend counts, not the consumer's. A missed deadline
+    cancels the attempt as a `TransientBackendError`.
+    """
+    position = 0
+    what = f"read of {driver.describe(key)}"
+    async for attempt in options.retrying(TransientBackendError):
+        with attempt:
+            start = offset + position
+            if offset < 0 and position:
+                # A suffix read that broke off: continue from an absolute offset.
+                total = (await stat(driver, key, options)).size
+                start = max(0, total + offset) + position
+            remaining = None if length is None else length - position
+            if remaining == 0:
+                return
+            expected = remaining if remaining is not None else \
+                None if size is None else max(0, size - position)
+            left = math.inf if expected is None else options.attempt_timeout(expected)
+            chunks = driver.read(key, offset=start, length=remaining)
+            try:
+                while True:
+                    limit = max(0.0, min(options.request_timeout, left))
+                    began = anyio.current_time()
+                    try:
+                        with anyio.fail_after(limit):
+                            chunk = await anext(chunks)
+                    except StopAsyncIteration:
+                        return
+                    except TimeoutError as exc:
+                        raise TransientBackendError(
+                            f"{what}: no data within {limit:.1f} s at byte {start} "
+                            "(a stalled connection?)"
+                        ) from exc
+                    left -= anyio.current_time() - began
+                    position += len(chunk)
+                    start += len(chunk)
+                    yield chunk
+            finally:
+                await _aclose(chunks)
+
+
+async def verified_stream(
+    driver: Driver,
+    record: ArtifactRecord,
+    *,
+    offset: int = 0,
+    length: int | None = None,
+    verify: bool = True,
+    options: TransferOptions | None = None,
+) -> AsyncGenerator[bytes, None]:
+    """Stream the object of `record`; when reading it whole, check its recorded size and
+    checksum.
+
+    A mismatch raises `IntegrityError` after the last chunk, so consumers must treat the
+    data as unconfirmed until the iterator ends.
+    """
+    key = record.location.key
+    whole = offset == 0 and length is None
+    check = verify and whole
+    expected = expected_crc(record) if check else None
+    value = 0
+    size = 0
+    chunks = resilient_read(driver, key, offset=offset, length=length,
+                            options=options or TransferOptions(),
+                            size=record.size if whole else None)
+    async with aclosing(chunks):
+        async for chunk in chunks:
+            if expected is not None:
+                if len(chunk) >= _THREAD_CRC:
+                    value = await anyio.to_thread.run_sync(crc32c, chunk, value)
+                else:
+                    value = crc32c(chunk, value)
+            size += len(chunk)
+            yield chunk
+    if check:
+        check_size(driver, record, size)
+        check_crc(driver, record, value)
+
+
