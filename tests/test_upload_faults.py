@@ -361,17 +361,18 @@ async def test_cleanup_that_stalls_is_bounded(tmp_path: Path, memory_store_name:
 async def test_a_cancelled_local_put_leaves_no_temporary_file(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A put cancelled after its temporary file was written removes that file."""
-    import aiofiles.os  # noqa: PLC0415
-
     scope = anyio.CancelScope()
-
-    async def cancelled_replace(*args: Any) -> None:
-        scope.cancel()
-        await anyio.lowlevel.checkpoint()
-
-    monkeypatch.setattr(aiofiles.os, "replace", cancelled_replace)
     driver = LocalDriver(tmp_path / "repo")
+    write_sidecar = driver._sidecars.write
+
+    def cancelling_write(*args: Any) -> None:
+        # The put is one worker-thread call: cancel its caller while the thread runs.
+        anyio.from_thread.run_sync(scope.cancel)
+        write_sidecar(*args)
+
+    monkeypatch.setattr(driver._sidecars, "write", cancelling_write)
     with scope:
         await driver.put("k", b"data", checksums=PartChecksums(), metadata={})
+        await anyio.lowlevel.checkpoint()
     assert scope.cancelled_caught
     assert list((tmp_path / "repo" / ".artifacts-async" / "tmp").iterdir()) == []

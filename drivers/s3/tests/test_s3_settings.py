@@ -127,6 +127,16 @@ def test_limits_follow_the_settings() -> None:
     assert crc_only.limits.s3_multipart_etag is False
 
 
+def test_default_integrity_is_crc32c_without_an_md5_pass() -> None:
+    """By default each part carries only its CRC32C (S3 verifies it); md5 mode sends MD5."""
+    default = S3Driver.from_settings({"bucket": "b"})
+    assert default.limits.checksums == {ChecksumKind.CRC32C}
+    assert S3Driver.from_settings({"bucket": "b", "content_md5": True}).limits.checksums == {
+        ChecksumKind.CRC32C, ChecksumKind.MD5}
+    assert S3Driver.from_settings({"bucket": "b", "checksum": "md5"}).limits.checksums == {
+        ChecksumKind.MD5}
+
+
 def test_driver_satisfies_the_protocol() -> None:
     """S3Driver is a `Driver` (checked by mypy --strict: the protocol is static only)."""
     driver: Driver = S3Driver.from_settings({"bucket": "b"})
