@@ -196,7 +196,9 @@ class Artifacts:
         )
         final: list[ArtifactRecord] = list(planned)
         errors: dict[str, ArtifactError] = {}
-        limiter = anyio.CapacityLimiter(self.options.max_artifacts_in_flight)
+        # Taken before each artifact's task starts, given back when it ends: at most
+        # `max_artifacts_in_flight` tasks exist, however many artifacts the save has.
+        slots = anyio.Semaphore(self.options.max_artifacts_in_flight)
 
         def failed(name: str, record: ArtifactRecord, exc: BaseException) -> None:
             # The one place `upload.failed` is emitted, whatever stage failed.
@@ -206,7 +208,7 @@ class Artifacts:
 
         async def save_one(index: int, spec: OutputArtifact) -> None:
             record = planned[index]
-            async with limiter:
+            try:
                 try:
                     final[index] = await self._save(engine, spec, record)
                 except MissingInputError as exc:
@@ -224,9 +226,12 @@ class Artifacts:
                     final[index] = attrs.evolve(record, status=ArtifactStatus.FAILED,
                                                 error=_describe(error))
                     failed(spec.name, record, error)
+            finally:
+                slots.release()
 
         async with anyio.create_task_group() as tg:
             for index, spec in enumerate(outputs):
+                await slots.acquire()
                 tg.start_soon(save_one, index, spec)
         await call(on_complete, CompleteDetails(records=final))
         return SaveResult(
@@ -248,15 +253,23 @@ class Artifacts:
                 drivers[repository] = await self.driver(repository)
             except ArtifactError:
                 drivers[repository] = None
-        located = []
-        for record in records:
-            driver = drivers[record.location.repository]
-            if driver is None:
-                located.append(record)
-                continue
-            url = driver.describe(record.location.key)
-            located.append(attrs.evolve(record, location=attrs.evolve(record.location, url=url)))
-        return located
+
+        def locate() -> list[ArtifactRecord]:
+            located = []
+            for record in records:
+                driver = drivers[record.location.repository]
+                if driver is None:
+                    located.append(record)
+                    continue
+                url = driver.describe(record.location.key)
+                located.append(attrs.evolve(record,
+                                            location=attrs.evolve(record.location, url=url)))
+            return located
+
+        # Like planning, pure CPU that grows with the artifacts: many go to a worker thread.
+        if len(records) <= _PLAN_INLINE:
+            return locate()
+        return await anyio.to_thread.run_sync(locate)
 
     async def _save(
         self, engine: UploadEngine, spec: OutputArtifact, record: ArtifactRecord

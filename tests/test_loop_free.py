@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import anyio.to_thread
 import pytest
+from helpers import WrappedDriver
 
 import artifacts_async as aa
 from artifacts_async._drivers._memory import MemoryDriver
@@ -72,3 +74,31 @@ def test_control_characters_are_refused_in_keys() -> None:
         with pytest.raises(aa.KeyTemplateError):
             validate_key(bad)
     assert validate_key("a\xa0b/\xe9/\u2028") == "a\xa0b/\xe9/\u2028"
+
+
+async def test_a_save_keeps_only_the_artifacts_in_flight_as_tasks(
+        tmp_path: Path, memory_store_name: str) -> None:
+    """300 artifacts, 4 in flight: a few tasks exist at a time, not one per artifact."""
+    tasks: list[int] = []
+
+    async def hook(method: str, kwargs: dict[str, Any]) -> None:
+        if method == "put":
+            tasks.append(len(asyncio.all_tasks()))
+
+    driver = WrappedDriver(MemoryDriver(name=memory_store_name), hook)
+    outputs = []
+    for i in range(300):
+        path = tmp_path / f"f{i}"
+        path.write_bytes(b"x" * i)
+        outputs.append(aa.OutputArtifact(name=f"a{i}", path=path, archive=aa.Archive.none()))
+    reported: list[aa.ReportDetails] = []
+    async with aa.Artifacts(config(memory_store_name),
+                            options=aa.TransferOptions(max_artifacts_in_flight=4),
+                            drivers={"m": driver}) as arts:
+        result = await arts.save_outputs(outputs, context=CTX, on_report=reported.append)
+    result.raise_for_errors()
+    assert len(tasks) == 300
+    assert max(tasks) < 20, max(tasks)
+    urls = [r.location.url for r in reported[0].records]
+    assert urls == [driver.describe(r.location.key) for r in reported[0].records]
+    assert [r.location.url for r in result.records] == urls

@@ -101,8 +101,8 @@ def test_literal_secrets_are_refused() -> None:
 
 
 def test_limits() -> None:
-    """S3's limits, both per-part checksums, and the multipart ETag rule."""
-    limits = S3Driver.from_settings({"bucket": "b"}).limits
+    """S3's limits, both per-part checksums with Content-MD5, and the multipart ETag rule."""
+    limits = S3Driver.from_settings({"bucket": "b", "content_md5": True}).limits
     assert (limits.min_part_size, limits.max_part_size) == (5 * MiB, 5 * 1024 * MiB)
     assert limits.max_parts == 10_000
     assert limits.max_object_size == 5 * 1024**4
