@@ -5,6 +5,7 @@ stream downloads, collect garbage safely.
 """
 
 from ._artifacts import Artifacts, LoadResult, SaveResult
+from ._budget import TransferBudget
 from ._config import Repository, RepositoryConfig
 from ._credentials import Credentials, SecretRef
 from ._events import CompleteDetails, ProgressEvent, ReportDetails
@@ -69,6 +70,7 @@ __all__ = [
     "SaveResult",
     "SecretRef",
     "SourceChangedError",
+    "TransferBudget",
     "TransferError",
     "TransferOptions",
     "TransientBackendError",

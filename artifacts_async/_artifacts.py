@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import timedelta
 from types import TracebackType
 from typing import final
@@ -26,6 +27,7 @@ from ._events import (
 from ._exceptions import (
     ArtifactError,
     ArtifactNotFoundError,
+    ConfigurationError,
     MissingInputError,
 )
 from ._gc import GCEvent, GCReport, collect_garbage, sweep_orphans
@@ -37,8 +39,8 @@ from ._planning import plan_inputs, plan_outputs
 from ._reads import verified_stream
 from ._records import ArtifactRecord, ArtifactStatus
 from ._registry import create_driver
-from ._sources import open_source
-from ._specs import Context, InputArtifact, OutputArtifact
+from ._sources import Source, StreamSource, open_source
+from ._specs import Archive, Context, GCStrategy, InputArtifact, OutputArtifact
 from ._transfer import UploadEngine
 from .abc import Driver, PendingUpload
 
@@ -90,7 +92,10 @@ class Artifacts:
 
     Use as an async context manager; drivers are created on first use and closed on
     exit. `drivers` maps a repository name to a ready driver instance, overriding the
-    registry (for wrapping or testing drivers).
+    registry (for wrapping or testing drivers). `budget`, when given, is shared by every
+    save and load of this object (and of any other given the same budget) instead of one
+    budget per call; it must hold at least `options.max_buffer_bytes`
+    (`ConfigurationError`).
     """
 
     def __init__(
@@ -99,9 +104,16 @@ class Artifacts:
         *,
         options: TransferOptions | None = None,
         drivers: Mapping[str, Driver] | None = None,
+        budget: TransferBudget | None = None,
     ) -> None:
         self.config = config
         self.options = options or TransferOptions()
+        if budget is not None and budget.max_bytes < self.options.max_buffer_bytes:
+            raise ConfigurationError(
+                f"the shared budget holds {budget.max_bytes} bytes, less than "
+                f"max_buffer_bytes ({self.options.max_buffer_bytes}): lower max_buffer_bytes"
+            )
+        self._budget = budget
         self._drivers: dict[str, Driver] = dict(drivers or {})
         self._owned: list[Driver] = []
         self._journal: Journal | None = None
@@ -185,15 +197,7 @@ class Artifacts:
         """
         planned = await self._located(await self._plan(outputs, context))
         await call(on_report, ReportDetails(records=planned))
-        engine = UploadEngine(
-            self.options,
-            budget=TransferBudget(
-                max_parts=self.options.max_parts_in_flight,
-                max_bytes=self.options.max_buffer_bytes,
-            ),
-            journal=self._journal_for(),
-            on_progress=on_progress,
-        )
+        engine = self._engine(on_progress)
         final: list[ArtifactRecord] = list(planned)
         errors: dict[str, ArtifactError] = {}
         # Taken before each artifact's task starts, given back when it ends: at most
@@ -210,7 +214,8 @@ class Artifacts:
             record = planned[index]
             try:
                 try:
-                    final[index] = await self._save(engine, spec, record)
+                    source = open_source(spec.path, record.archive)
+                    final[index] = await self._save(engine, spec, record, source)
                 except MissingInputError as exc:
                     if spec.optional:
                         final[index] = attrs.evolve(record, status=ArtifactStatus.SKIPPED,
@@ -271,14 +276,65 @@ class Artifacts:
             return locate()
         return await anyio.to_thread.run_sync(locate)
 
+    def _engine(self, on_progress: ProgressCallback | None) -> UploadEngine:
+        return UploadEngine(
+            self.options,
+            budget=self._budget or TransferBudget.from_options(self.options),
+            journal=self._journal_for(),
+            on_progress=on_progress,
+        )
+
+    async def save_stream(
+        self,
+        name: str,
+        chunks: AsyncIterable[bytes],
+        *,
+        context: Context,
+        key: str | None = None,
+        repository: str | None = None,
+        gc: GCStrategy | None = None,
+        on_progress: ProgressCallback | None = None,
+    ) -> ArtifactRecord:
+        """Upload the bytes `chunks` yields, as they come, as one artifact stored as is.
+
+        For bytes that are not in a file (a network stream): planned like an
+        `OutputArtifact` with archive `none` (`key` is a key template, by default the
+        repository's key format plus `/<name>`), then uploaded in parts filled straight
+        from `chunks` under the same budget, with no local copy. A multipart upload is
+        journaled like a file's: a retried stream to the same key skips the parts the
+        backend already holds whose size and CRC32C match. Returns the stored record;
+        raises planning errors as `save_outputs` does and the upload's `ArtifactError`.
+        """
+        spec = OutputArtifact(name=name, path=name, key=key, repository=repository,
+                              archive=Archive.none(), gc=gc)
+        record = plan_outputs([spec], context=context, config=self.config)[0]
+
+        @asynccontextmanager
+        async def source() -> AsyncIterator[Source]:
+            yield StreamSource(aiter(chunks), "stream")
+
+        try:
+            return await self._save(self._engine(on_progress), spec, record, source())
+        except (ArtifactError, OSError) as exc:
+            if on_progress is not None:
+                on_progress(ProgressEvent(name="upload.failed", artifact=name,
+                                          key=record.location.key, error=_describe(exc)))
+            if isinstance(exc, ArtifactError):
+                raise
+            raise as_artifact_error(exc, f"artifact {name!r}") from exc
+
     async def _save(
-        self, engine: UploadEngine, spec: OutputArtifact, record: ArtifactRecord
+        self,
+        engine: UploadEngine,
+        spec: OutputArtifact,
+        record: ArtifactRecord,
+        opened: AbstractAsyncContextManager[Source],
     ) -> ArtifactRecord:
         driver = await self.driver(record.location.repository)
         metadata = {"artifact": spec.name, "archive": record.archive.kind.value}
         if spec.mode is not None:
             metadata["mode"] = f"{spec.mode:o}"
-        async with open_source(spec.path, record.archive) as source:
+        async with opened as source:
             stored = await engine.upload(
                 driver, record.location.key, source, artifact=spec.name, metadata=metadata
             )
@@ -308,8 +364,7 @@ class Artifacts:
         is raised; otherwise `LoadResult.errors` holds them in that order.
         """
         records = await self._located(plan_inputs(inputs, context=context, config=self.config))
-        budget = TransferBudget(max_parts=self.options.max_parts_in_flight,
-                                max_bytes=self.options.max_buffer_bytes)
+        budget = self._budget or TransferBudget.from_options(self.options)
         skipped: list[str] = []
         errors: dict[str, ArtifactError] = {}
         limiter = anyio.CapacityLimiter(self.options.max_artifacts_in_flight)

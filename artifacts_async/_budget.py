@@ -5,9 +5,12 @@ from __future__ import annotations
 import collections
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import final
 
 import anyio
 import anyio.lowlevel
+
+from ._options import TransferOptions
 
 __all__ = ["TransferBudget"]
 
@@ -15,12 +18,20 @@ __all__ = ["TransferBudget"]
 POOL_MIN = 1024 * 1024
 
 
+@final
 class TransferBudget:
     """At most `max_parts` parts in flight and `max_bytes` bytes held, FIFO-fair.
 
-    `peak_parts` and `peak_bytes` record the highest values reached, for tests and
-    benchmarks.
+    Each save or load gets its own budget from `TransferOptions`; pass one budget to
+    several `Artifacts` (`Artifacts(config, budget=...)`) to bound all their transfers
+    together, as a server serving many repositories does. `peak_parts` and `peak_bytes`
+    record the highest values reached, for tests and benchmarks.
     """
+
+    @classmethod
+    def from_options(cls, options: TransferOptions) -> TransferBudget:
+        """The budget `options` describe (`max_parts_in_flight`, `max_buffer_bytes`)."""
+        return cls(max_parts=options.max_parts_in_flight, max_bytes=options.max_buffer_bytes)
 
     def __init__(self, *, max_parts: int, max_bytes: int) -> None:
         # Part buffers are pooled by size and reused: memory stays at the budget instead of

@@ -115,10 +115,14 @@ class FileSource:
 
 
 class StreamSource:
-    """A stream of chunks of unknown size (an archive being written)."""
+    """A stream of chunks of unknown size (an archive being written, or a caller's stream).
+
+    With `path`, the directory archived: `check_unchanged` compares its tree with `tree`.
+    """
 
     def __init__(
-        self, chunks: AsyncIterator[bytes], fingerprint: str, path: Path, tree: str
+        self, chunks: AsyncIterator[bytes], fingerprint: str, path: Path | None = None,
+        tree: str = "",
     ) -> None:
         self._chunks = chunks
         self._pending = memoryview(b"")
@@ -129,6 +133,8 @@ class StreamSource:
         self._tree = tree
 
     async def check_unchanged(self) -> None:
+        if self._path is None:  # a caller's stream: nothing to look at again
+            return
         # One stat per file of the tree, against the fingerprint taken before archiving.
         try:
             tree = await anyio.to_thread.run_sync(tree_fingerprint, self._path)

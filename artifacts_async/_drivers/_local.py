@@ -369,7 +369,8 @@ class LocalDriver:
                 path = self._path(key)
                 try:
                     path.unlink()
-                except FileNotFoundError:
+                except (FileNotFoundError, IsADirectoryError):
+                    # A directory is no object (`stat` says so too): other keys lie under it.
                     outcomes.append(DeleteOutcome(key=key, existed=False))
                     continue
                 except OSError as exc:

@@ -1,0 +1,1 @@
+"""Generated from artifact.proto by scripts/gen_argo_proto.py; do not edit."""
