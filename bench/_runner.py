@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import platform
@@ -9,6 +10,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -58,6 +60,25 @@ def machine() -> str:
     return (f"{os.cpu_count()} cores ({cpu}), {mem_kib / 2**20:.1f} GiB RAM, "
             f"Linux {platform.release()}, Python {platform.python_version()}; "
             f"load average {load} when the table was written")
+
+
+def idle_lag(seconds: float = 5.0) -> float:
+    """The worst lag (ms) of a 10 ms ticker on an event loop that does nothing else.
+
+    The reference for the "max loop lag" column: on a loaded machine the scheduler alone
+    delays a loop by this much.
+    """
+
+    async def tick() -> float:
+        worst = 0.0
+        end = time.perf_counter() + seconds
+        while time.perf_counter() < end:
+            before = time.perf_counter()
+            await asyncio.sleep(0.01)
+            worst = max(worst, time.perf_counter() - before - 0.01)
+        return worst * 1000
+
+    return asyncio.run(tick())
 
 
 class Case:
