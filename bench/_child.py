@@ -1,4 +1,5 @@
-"""One measured transfer in a fresh process: `python -m bench._child JOB_JSON`.
+"""One measured transfer in a fresh process: `python -m bench._child JOB_JSON` (or `-`:
+the job on stdin).
 
 Prints one JSON line: wall and CPU seconds of the transfer (user+sys of this process and
 of the programs it ran, interpreter start-up and imports excluded), peak RSS, and for the
@@ -319,4 +320,5 @@ def run(job: Job) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    print(json.dumps(run(json.loads(sys.argv[1]))))
+    text = sys.stdin.read() if sys.argv[1] == "-" else sys.argv[1]
+    print(json.dumps(run(json.loads(text))))
