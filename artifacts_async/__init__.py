@@ -31,6 +31,7 @@ from ._planning import plan_inputs, plan_outputs
 from ._records import ArtifactRecord, ArtifactStatus, Location
 from ._registry import available_drivers, load_driver
 from ._specs import Archive, ArchiveKind, Context, GCStrategy, InputArtifact, OutputArtifact
+from ._sync import SyncArtifacts
 from ._templates import render_key
 
 __version__ = "0.1.0"  # the one source of the version (pyproject reads it)
@@ -70,6 +71,7 @@ __all__ = [
     "SaveResult",
     "SecretRef",
     "SourceChangedError",
+    "SyncArtifacts",
     "TransferBudget",
     "TransferError",
     "TransferOptions",

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import AsyncIterable, AsyncIterator, Mapping, Sequence
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, aclosing, asynccontextmanager
 from datetime import timedelta
 from types import TracebackType
-from typing import final
+from typing import cast, final
 
 import anyio
 import attrs
@@ -33,6 +33,7 @@ from ._exceptions import (
 from ._gc import GCEvent, GCReport, collect_garbage, sweep_orphans
 from ._journal import Journal, default_state_dir
 from ._ledger import Ledger
+from ._observe import SaveObserver
 from ._options import TransferOptions
 from ._outcomes import as_artifact_error, in_spec_order
 from ._planning import plan_inputs, plan_outputs
@@ -41,6 +42,7 @@ from ._records import ArtifactRecord, ArtifactStatus
 from ._registry import create_driver
 from ._sources import Source, StreamSource, open_source
 from ._specs import Archive, Context, GCStrategy, InputArtifact, OutputArtifact
+from ._telemetry import count_gc, trace_driver, traced
 from ._transfer import UploadEngine
 from .abc import Driver, PendingUpload
 
@@ -149,6 +151,7 @@ class Artifacts:
                 repo = self.config.get(repository)
                 settings = repo.driver_settings()
                 driver = await anyio.to_thread.run_sync(create_driver, repo.driver, settings)
+                driver = trace_driver(driver, repo.driver)
                 self._drivers[repository] = driver
                 self._owned.append(driver)
             return self._drivers[repository]
@@ -172,6 +175,7 @@ class Artifacts:
             functools.partial(plan_outputs, outputs, context=context, config=self.config)
         )
 
+    @traced("save")
     async def save_outputs(
         self,
         outputs: Sequence[OutputArtifact],
@@ -195,7 +199,10 @@ class Artifacts:
         4. Calls `on_complete` once with the final records and returns them, errors in
            the order of the specs.
         """
+        observer = SaveObserver(on_progress)  # logs and traces; refuses an async on_progress
+        on_progress = observer
         planned = await self._located(await self._plan(outputs, context))
+        on_complete = observer.begin(planned, on_complete)
         await call(on_report, ReportDetails(records=planned))
         engine = self._engine(on_progress)
         final: list[ArtifactRecord] = list(planned)
@@ -284,6 +291,7 @@ class Artifacts:
             on_progress=on_progress,
         )
 
+    @traced("save")
     async def save_stream(
         self,
         name: str,
@@ -307,7 +315,10 @@ class Artifacts:
         """
         spec = OutputArtifact(name=name, path=name, key=key, repository=repository,
                               archive=Archive.none(), gc=gc)
-        record = plan_outputs([spec], context=context, config=self.config)[0]
+        observer = SaveObserver(on_progress)  # logs and traces; refuses an async on_progress
+        on_progress = observer
+        (record,) = await self._located(plan_outputs([spec], context=context, config=self.config))
+        observer.begin([record], None)
 
         @asynccontextmanager
         async def source() -> AsyncIterator[Source]:
@@ -346,6 +357,7 @@ class Artifacts:
             checksum=f"crc32c:{stored.crc32c}",
         )
 
+    @traced("load")
     async def load_inputs(
         self,
         inputs: Sequence[InputArtifact],
@@ -411,12 +423,42 @@ class Artifacts:
         """Stream a stored object's bytes (as stored: archives are not unpacked).
 
         Reading it whole checks the record's checksum at the end (`IntegrityError`).
+        Prefer `stream()`: it closes the download at a known point when you stop early.
         """
         driver = await self.driver(record.location.repository)
         async for chunk in verified_stream(driver, record, offset=offset, length=length,
                                            verify=verify, options=self.options):
             yield chunk
 
+    @asynccontextmanager
+    async def stream(
+        self,
+        record: ArtifactRecord,
+        *,
+        offset: int = 0,
+        length: int | None = None,
+        verify: bool = True,
+    ) -> AsyncIterator[AsyncIterator[bytes]]:
+        """Stream a stored object's bytes; leaving the block closes the download.
+
+        ```python
+        async with artifacts.stream(record) as chunks:
+            async for chunk in chunks:
+                ...
+        ```
+
+        The bytes are as stored (archives are not unpacked). Reading it whole checks the
+        record's checksum after the last chunk (`IntegrityError`). Stopping early is safe:
+        the backend read is closed when the block exits, not when garbage is collected.
+        """
+        driver = await self.driver(record.location.repository)
+        chunks = cast(AsyncGenerator[bytes, None], verified_stream(
+            driver, record, offset=offset, length=length, verify=verify, options=self.options
+        ))
+        async with aclosing(chunks):
+            yield chunks
+
+    @traced("collect_garbage", on_result=count_gc)
     async def collect_garbage(
         self,
         records: Sequence[ArtifactRecord],

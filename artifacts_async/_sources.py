@@ -115,13 +115,14 @@ class FileSource:
 
 
 class StreamSource:
-    """A stream of chunks of unknown size (an archive being written, or a caller's stream).
-
-    With `path`, the directory archived: `check_unchanged` compares its tree with `tree`.
-    """
+    """A stream of chunks of unknown size: an archive being written from the tree at
+    `path` (checked unchanged at the end), or bytes from elsewhere (no `path`)."""
 
     def __init__(
-        self, chunks: AsyncIterator[bytes], fingerprint: str, path: Path | None = None,
+        self,
+        chunks: AsyncIterator[bytes],
+        fingerprint: str,
+        path: Path | None = None,
         tree: str = "",
     ) -> None:
         self._chunks = chunks
@@ -133,9 +134,10 @@ class StreamSource:
         self._tree = tree
 
     async def check_unchanged(self) -> None:
-        if self._path is None:  # a caller's stream: nothing to look at again
-            return
         # One stat per file of the tree, against the fingerprint taken before archiving.
+        # A stream that is not an archive of a tree (`save_stream`) has nothing to check.
+        if self._path is None:
+            return
         try:
             tree = await anyio.to_thread.run_sync(tree_fingerprint, self._path)
         except FileNotFoundError:

@@ -89,6 +89,7 @@ class _Upload:
     parts: dict[int, UploadedPart] = attrs.field(factory=dict)
     md5s: dict[int, bytes] = attrs.field(factory=dict)
     held: dict[int, UploadedPart] = attrs.field(factory=dict)  # from a previous run
+    journaled: bool = False  # the journal holds this upload id
     sent: int = 0
     error: BaseException | None = None
 
@@ -367,6 +368,7 @@ class UploadEngine:
             if held is not None:
                 up.upload_id = entry.upload_id
                 up.held = held
+                up.journaled = True
                 return True
         await self._discard(up, entry.upload_id)
         return False
@@ -409,6 +411,7 @@ class UploadEngine:
             up.upload_id = upload_id
             if self.journal is not None:
                 await self.journal.begin(up.target, upload_id, source.fingerprint, sizer.base)
+                up.journaled = True
 
         await self._call(
             lambda: up.driver.start_upload(up.key, metadata=metadata),
@@ -531,8 +534,6 @@ class UploadEngine:
         """
         if not up.upload_id:
             return
-        keep = self.journal is not None and not isinstance(
-            exc, IntegrityError | SourceChangedError
-        )
+        keep = up.journaled and not isinstance(exc, IntegrityError | SourceChangedError)
         if not keep:
             await self._discard(up, up.upload_id)

@@ -1,7 +1,8 @@
 """Benchmark: garbage-collect 10,000 stored artifacts, batched vs one delete per key.
 
-Drivers: `local` (a temporary directory), `memory`, and `s3` against a moto server that
-the script starts (skipped with a message when the S3 driver or moto is not installed).
+Drivers: `local` (a temporary directory), `memory`, `s3` against a moto server and `gcs`
+against fake-gcs-server, which the script starts (skipped with a message when the driver
+is not installed).
 
     .venv/bin/python bench/gc.py [--count 10000] [--out docs/benchmarks-gc.md]
 """
@@ -128,6 +129,21 @@ async def main(args: argparse.Namespace) -> None:
                 moto.close()
     else:
         print("s3 driver not installed: skipping the S3 rows", file=sys.stderr)
+    if "gcs" in aa.available_drivers():
+        sys.path.insert(0, str(Path(__file__).parent))
+        from gcs_peers import BUCKET as GCS_BUCKET  # noqa: PLC0415
+        from gcs_peers import FakeGCS  # noqa: PLC0415
+
+        with tempfile.TemporaryDirectory(prefix="aa-gc-gcs-") as tmp:
+            fake = FakeGCS(Path(tmp) / "server.log")
+            try:
+                rows += await measure("gcs (fake-gcs-server)", {
+                    "driver": "gcs", "bucket": GCS_BUCKET, "endpoint": fake.endpoint,
+                    "anonymous": True}, args.count)
+            finally:
+                fake.close()
+    else:
+        print("gcs driver not installed: skipping the GCS rows", file=sys.stderr)
     text = "\n".join([
         "# Garbage-collection benchmark",
         "",
@@ -140,7 +156,9 @@ async def main(args: argparse.Namespace) -> None:
         *rows,
         "",
         f"Measured {datetime.now(UTC):%Y-%m-%d} on {platform.machine()}, {os.cpu_count()} cores, "
-        f"Python {platform.python_version()}; the moto server runs on the same machine.",
+        f"Python {platform.python_version()}; the moto and fake-gcs-server servers run on "
+        "the same machine. GCS deletes go through the JSON API's batch endpoint (100 per "
+        "request); the single-key rows send one batch of one.",
         "",
     ])
     print(text)

@@ -1,7 +1,7 @@
 """Saves cancelled at seeded random points, for every archive kind, on local and memory.
 
-Each cancelled save ends within a second, leaves no task, busy worker thread, temporary
-file or upload the journal does not know about, and a rerun succeeds.
+Each cancelled save ends promptly (`CANCEL_BOUND`), leaves no task, busy worker thread,
+temporary file or upload the journal does not know about, and a rerun succeeds.
 """
 
 from __future__ import annotations
@@ -29,6 +29,10 @@ pytestmark = pytest.mark.anyio
 MiB = 1024 * 1024
 CTX = aa.Context(workflow_name="wf", workflow_uid="u", pod_name="p")
 ITERATIONS = 10
+# A cancelled save ends within milliseconds on an idle machine. The bound leaves room for
+# worker-thread hops (SQLite journal, file reads) starved on a loaded 2-core machine: on a
+# shared machine at load 14, 1 s was exceeded once in ~5 suite runs (1.7 s); a hang is not.
+CANCEL_BOUND = 2.0
 ARCHIVES = {
     "file": aa.Archive.none(),
     "tar": aa.Archive.tar(compression_level=0),
@@ -157,7 +161,7 @@ async def run_once(name: str, kind: str, seed: int, root: Path) -> str:
     ended = anyio.current_time()
     if scope.cancelled_caught:
         cancelled = driver.cancelled_at if how == "call" else scope.deadline
-        assert ended - cancelled < 1.0, (name, kind, seed)
+        assert ended - cancelled < CANCEL_BOUND, (name, kind, seed)
     await anyio.lowlevel.checkpoint()
     assert set(asyncio.all_tasks()) - tasks == set(), (name, kind, seed)
     assert anyio.to_thread.current_default_thread_limiter().borrowed_tokens == 0

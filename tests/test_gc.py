@@ -164,7 +164,7 @@ async def test_unusable_repository_fails_only_its_artifacts(memory_store_name: s
     """A repository whose driver is not installed fails as configuration; others proceed."""
     config = aa.RepositoryConfig.from_dict({"default": "m", "repositories": {
         "m": {"driver": "memory", "name": memory_store_name},
-        "g": {"driver": "gcs", "bucket": "b"}}})
+        "g": {"driver": "azure", "container": "b"}}})
     ctx = aa.Context(workflow_name="wf", pod_name="p", artifact_gc=S.ON_WORKFLOW_COMPLETION)
     planned = aa.plan_outputs([aa.OutputArtifact(name="a", path="x"),
                                aa.OutputArtifact(name="g", path="x", repository="g")],
@@ -176,7 +176,7 @@ async def test_unusable_repository_fails_only_its_artifacts(memory_store_name: s
         report = await arts.collect_garbage([local, remote], event=COMPLETED)
     assert [o.status for o in report.outcomes] == [aa.GCStatus.DELETED, aa.GCStatus.FAILED]
     assert report.outcomes[1].problem == "configuration"
-    assert "pip install 'artifacts-async[gcs]'" in (report.outcomes[1].reason or "")
+    assert "pip install 'artifacts-async[azure]'" in (report.outcomes[1].reason or "")
 
 
 async def test_deletes_are_batched(memory_store_name: str) -> None:

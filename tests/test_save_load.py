@@ -325,13 +325,13 @@ async def test_missing_driver_hint(tmp_path: Path) -> None:
     """A repository naming an uninstalled driver fails with the package to install."""
     (tmp_path / "f").write_text("x")
     config = aa.RepositoryConfig.from_dict(
-        {"repositories": {"g": {"driver": "gcs", "bucket": "b"}}})
+        {"repositories": {"g": {"driver": "azure", "container": "b"}}})
     async with aa.Artifacts(config) as arts:
         result = await arts.save_outputs([aa.OutputArtifact(name="f", path=tmp_path / "f")],
                                          context=CTX)
     error = result.errors["f"]
     assert isinstance(error, aa.DriverNotInstalledError)
-    assert "pip install 'artifacts-async[gcs]'" in str(error)
+    assert "pip install 'artifacts-async[azure]'" in str(error)
 
 
 @pytest.mark.parametrize("archive", [aa.Archive.none(), aa.Archive.tar(), aa.Archive.zip()])

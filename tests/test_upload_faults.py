@@ -93,7 +93,7 @@ async def test_a_stalled_request_is_cut_and_retried(tmp_path: Path,
     driver = WrappedDriver(MemoryDriver(name=memory_store_name), hook)
     small = old_file(tmp_path / "small", b"s" * 100)
     big = old_file(tmp_path / "big", os.urandom(3 * MiB))
-    opts = options(request_timeout=0.05)
+    opts = options(request_timeout=0.5, min_throughput=1024 * MiB)
     with anyio.fail_after(10):
         async with aa.Artifacts(memory_config(memory_store_name), options=opts,
                                 drivers={"m": driver}) as arts:
@@ -350,7 +350,7 @@ async def test_cleanup_that_stalls_is_bounded(tmp_path: Path, memory_store_name:
     driver = WrappedDriver(MemoryDriver(name=memory_store_name), hook)
     with anyio.fail_after(10):
         async with aa.Artifacts(memory_config(memory_store_name),
-                                options=options(request_timeout=0.05),
+                                options=options(request_timeout=0.5),
                                 drivers={"m": driver}) as arts:
             result = await arts.save_outputs(
                 [none("f", old_file(tmp_path / "f", os.urandom(3 * MiB)))], context=CTX)
@@ -360,19 +360,41 @@ async def test_cleanup_that_stalls_is_bounded(tmp_path: Path, memory_store_name:
 
 async def test_a_cancelled_local_put_leaves_no_temporary_file(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A put cancelled after its temporary file was written removes that file."""
-    scope = anyio.CancelScope()
+    """A put cancelled while its worker thread writes leaves no temporary file."""
     driver = LocalDriver(tmp_path / "repo")
-    write_sidecar = driver._sidecars.write
+    scope = anyio.CancelScope()
+    original = driver._sidecars.write
 
-    def cancelling_write(*args: Any) -> None:
-        # The put is one worker-thread call: cancel its caller while the thread runs.
+    def cancelling_write(*args: Any) -> Any:
         anyio.from_thread.run_sync(scope.cancel)
-        write_sidecar(*args)
+        return original(*args)
 
     monkeypatch.setattr(driver._sidecars, "write", cancelling_write)
     with scope:
+        # The worker thread is not interrupted: the put completes, and the cancellation
+        # is delivered at the next checkpoint.
         await driver.put("k", b"data", checksums=PartChecksums(), metadata={})
         await anyio.lowlevel.checkpoint()
     assert scope.cancelled_caught
     assert list((tmp_path / "repo" / ".artifacts-async" / "tmp").iterdir()) == []
+
+
+async def test_an_upload_the_journal_could_not_record_is_aborted(
+        tmp_path: Path, memory_store_name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """If journaling a started upload fails, the upload is aborted, not left behind."""
+    import sqlite3  # noqa: PLC0415
+
+    from artifacts_async._journal import Journal  # noqa: PLC0415
+
+    async def broken_begin(self: Journal, *args: Any) -> None:
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(Journal, "begin", broken_begin)
+    async with aa.Artifacts(memory_config(memory_store_name), options=options(tmp_path / "s"),
+                            drivers={"m": MemoryDriver(name=memory_store_name)}) as arts:
+        result = await arts.save_outputs(
+            [none("f", old_file(tmp_path / "f", os.urandom(3 * MiB)))], context=CTX)
+    error = result.errors["f"]
+    assert isinstance(error, aa.TransferError)
+    assert isinstance(error.__cause__, sqlite3.OperationalError)
+    assert MemoryDriver.get_store(memory_store_name).uploads == {}

@@ -83,7 +83,7 @@ async def test_a_stalled_request_body_is_cut_and_retried(
     faults = Faults(stall=1.0, direction="request", after_bytes=(20_000, 20_000), max_faults=1)
     # moto answers HTTP/1.0, one request per connection: the first request large enough
     # stalls in its body (two parts in flight may both stall).
-    options = _options(request_timeout=1.0, min_throughput=20 * MiB)
+    options = _options(request_timeout=2.0, min_throughput=20 * MiB)
     async with FaultProxy(moto_endpoint, faults=faults) as proxy:
         with anyio.fail_after(30):
             async with aa.Artifacts(_config(proxy.endpoint, bucket), options=options) as arts:
@@ -112,7 +112,7 @@ async def test_uploads_through_faults_end_identical_or_typed(
         (tmp_path / name).write_bytes(content)
     outputs = [aa.OutputArtifact(name=n, path=tmp_path / n, archive=aa.Archive.none())
                for n in files]
-    faults = Faults(reset=0.15, stall=0.1, close=0.1, after_bytes=(0, 400_000))
+    faults = Faults(reset=0.3, stall=0.1, close=0.2, after_bytes=(0, 60_000))
     options = _options(request_timeout=1.0, min_throughput=20 * MiB)
     outcomes: list[str] = []
     fired = 0
@@ -143,7 +143,7 @@ async def test_uploads_through_faults_end_identical_or_typed(
 async def test_cancelled_saves_leak_nothing_and_rerun(
     moto_endpoint: str, bucket: str, tmp_path: Path, boto: Any, kind: str
 ) -> None:
-    """Saves cancelled at seeded random times end within a second, leave no task, busy
+    """Saves cancelled at seeded random times end promptly, leave no task, busy
     thread or upload the journal does not know about, and a rerun succeeds."""
     source = tmp_path / "src"
     if kind == "file":
@@ -172,7 +172,8 @@ async def test_cancelled_saves_leak_nothing_and_rerun(
                 await arts.save_outputs([output], context=CONTEXT)
             if scope.cancelled_caught:
                 cancelled += 1
-                assert anyio.current_time() - scope.deadline < 1.0
+                # Prompt: see CANCEL_BOUND in the core's tests/test_cancel_saves.py.
+                assert anyio.current_time() - scope.deadline < 2.0
             await anyio.lowlevel.checkpoint()
             assert set(asyncio.all_tasks()) - tasks == set()
             assert anyio.to_thread.current_default_thread_limiter().borrowed_tokens == 0
