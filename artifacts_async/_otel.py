@@ -19,6 +19,7 @@ from opentelemetry import metrics, trace
 from opentelemetry.context import Context as OtelContext
 from opentelemetry.trace import Span, Status, StatusCode
 
+from ._bridge import closing_chunks
 from ._events import ProgressEvent
 from ._records import ArtifactRecord
 from ._telemetry_api import TelemetryHooks
@@ -224,9 +225,12 @@ class TracedDriver:
             "artifacts_async.offset": offset})
         received = 0
         try:
-            async for chunk in self.inner.read(key, offset=offset, length=length):
-                received += len(chunk)
-                yield chunk
+            # Closed here when this read is closed early: never left to the finalizer.
+            async with closing_chunks(self.inner.read(key, offset=offset,
+                                                      length=length)) as chunks:
+                async for chunk in chunks:
+                    received += len(chunk)
+                    yield chunk
         except Exception as exc:
             span.record_exception(exc)
             span.set_status(Status(StatusCode.ERROR, str(exc)))
