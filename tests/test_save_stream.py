@@ -94,7 +94,7 @@ async def test_artifacts_given_one_budget_share_it(tmp_path: Path) -> None:
         if method == "upload_part":
             active["now"] += 1
             active["peak"] = max(active["peak"], active["now"])
-            for _ in range(5):
+            for _ in range(50):
                 await anyio.lowlevel.checkpoint()  # let every other part in
             active["now"] -= 1
 
