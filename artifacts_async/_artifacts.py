@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, aclosing, asynccontextmanager
 from datetime import timedelta
 from types import TracebackType
-from typing import cast, final
+from typing import final
 
 import anyio
 import attrs
@@ -452,9 +452,9 @@ class Artifacts:
         the backend read is closed when the block exits, not when garbage is collected.
         """
         driver = await self.driver(record.location.repository)
-        chunks = cast(AsyncGenerator[bytes, None], verified_stream(
+        chunks = verified_stream(
             driver, record, offset=offset, length=length, verify=verify, options=self.options
-        ))
+        )
         async with aclosing(chunks):
             yield chunks
 

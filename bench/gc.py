@@ -130,9 +130,9 @@ async def main(args: argparse.Namespace) -> None:
     else:
         print("s3 driver not installed: skipping the S3 rows", file=sys.stderr)
     if "gcs" in aa.available_drivers():
-        sys.path.insert(0, str(Path(__file__).parent))
-        from gcs_peers import BUCKET as GCS_BUCKET  # noqa: PLC0415
-        from gcs_peers import FakeGCS  # noqa: PLC0415
+        sys.path.insert(0, str(Path(__file__).parent.parent))
+        from bench.gcs_peers import BUCKET as GCS_BUCKET  # noqa: PLC0415
+        from bench.gcs_peers import FakeGCS  # noqa: PLC0415
 
         with tempfile.TemporaryDirectory(prefix="aa-gc-gcs-") as tmp:
             fake = FakeGCS(Path(tmp) / "server.log")

@@ -89,13 +89,18 @@ async def test_artifacts_given_one_budget_share_it(tmp_path: Path) -> None:
     """Two `Artifacts` (two repositories) saving at once never have more parts in flight
     than their one shared budget allows."""
     active = {"now": 0, "peak": 0}
+    full = anyio.Event()
 
     async def hook(method: str, kwargs: dict[str, Any]) -> None:
         if method == "upload_part":
             active["now"] += 1
             active["peak"] = max(active["peak"], active["now"])
-            for _ in range(50):
-                await anyio.lowlevel.checkpoint()  # let every other part in
+            if active["now"] >= 2:
+                full.set()
+            # Hold the part until the budget is full (both saves have one in flight);
+            # the bound only keeps a broken budget from hanging the test.
+            with anyio.move_on_after(10):
+                await full.wait()
             active["now"] -= 1
 
     budget = aa.TransferBudget.from_options(_options())
