@@ -157,12 +157,14 @@ def _repository(name: str, raw: object) -> Repository:
         settings.setdefault("path_style", True)
     refs = _secret_refs(name, kind, spec)
     use_sdk = _typed(spec.get("useSDKCreds", False), bool, f"{name!r}: {kind}.useSDKCreds")
-    key_format = spec.get("keyFormat") or DEFAULT_KEY_FORMAT
+    # Azure's entry names its key format `blobNameFormat`; the others, `keyFormat`.
+    format_field = "blobNameFormat" if kind == "azure" else "keyFormat"
+    key_format = spec.get(format_field) or DEFAULT_KEY_FORMAT
     return Repository(
         name=name,
         driver=kind,
         settings=settings,
-        key_format=_typed(key_format, str, f"{name!r}: {kind}.keyFormat"),
+        key_format=_typed(key_format, str, f"{name!r}: {kind}.{format_field}"),
         credentials=Credentials(refs=refs, use_sdk_default=use_sdk or not refs),
     )
 

@@ -29,6 +29,7 @@ from ._exceptions import (
     ArtifactNotFoundError,
     ConfigurationError,
     MissingInputError,
+    TransferError,
 )
 from ._gc import GCEvent, GCReport, collect_garbage, sweep_orphans
 from ._journal import Journal, default_state_dir
@@ -332,7 +333,7 @@ class Artifacts:
                                           key=record.location.key, error=_describe(exc)))
             if isinstance(exc, ArtifactError):
                 raise
-            raise as_artifact_error(exc, f"artifact {name!r}") from exc
+            raise TransferError(f"artifact {name!r}: {exc}") from exc
 
     async def _save(
         self,
@@ -452,9 +453,8 @@ class Artifacts:
         the backend read is closed when the block exits, not when garbage is collected.
         """
         driver = await self.driver(record.location.repository)
-        chunks = verified_stream(
-            driver, record, offset=offset, length=length, verify=verify, options=self.options
-        )
+        chunks = verified_stream(driver, record, offset=offset, length=length, verify=verify,
+                                 options=self.options)
         async with aclosing(chunks):
             yield chunks
 

@@ -18,7 +18,6 @@ import io
 import math
 import queue
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
 from types import TracebackType
 from typing import Any, TypeVar, cast
 
@@ -33,22 +32,6 @@ __all__ = ["LoopPort", "PortClosedError", "PortReader", "SinkWriter", "ThreadPro
 _FLUSH = 1024 * 1024
 _T = TypeVar("_T")
 _CLOSED = object()
-
-
-@asynccontextmanager
-async def closing_chunks(chunks: AsyncIterator[bytes]) -> AsyncIterator[AsyncIterator[bytes]]:
-    """Close `chunks` (an async generator: a driver's read, say) when the block exits.
-
-    `async for` alone leaves an abandoned generator open until garbage collection; this
-    closes it, and so the backend response under it, at a known point.
-    """
-    try:
-        yield chunks
-    finally:
-        aclose = getattr(chunks, "aclose", None)
-        if aclose is not None:
-            with anyio.CancelScope(shield=True):
-                await aclose()
 
 
 class SinkWriter(io.RawIOBase):

@@ -15,11 +15,11 @@ import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any, Self
 
+import anyio
 from opentelemetry import metrics, trace
 from opentelemetry.context import Context as OtelContext
 from opentelemetry.trace import Span, Status, StatusCode
 
-from ._bridge import closing_chunks
 from ._events import ProgressEvent
 from ._records import ArtifactRecord
 from ._telemetry_api import TelemetryHooks
@@ -224,18 +224,22 @@ class TracedDriver:
             "artifacts_async.operation": "read", "artifacts_async.driver": self._name,
             "artifacts_async.offset": offset})
         received = 0
+        chunks = self.inner.read(key, offset=offset, length=length)
         try:
-            # Closed here when this read is closed early: never left to the finalizer.
-            async with closing_chunks(self.inner.read(key, offset=offset,
-                                                      length=length)) as chunks:
-                async for chunk in chunks:
-                    received += len(chunk)
-                    yield chunk
+            async for chunk in chunks:
+                received += len(chunk)
+                yield chunk
         except Exception as exc:
             span.record_exception(exc)
             span.set_status(Status(StatusCode.ERROR, str(exc)))
             raise
         finally:
+            # Closed with this wrapper, not left to garbage collection (an abandoned read
+            # would hold its backend response, and its finalizer runs as a stray task).
+            aclose = getattr(chunks, "aclose", None)
+            if aclose is not None:
+                with anyio.CancelScope(shield=True):
+                    await aclose()
             span.set_attribute("artifacts_async.bytes", received)
             span.end()
 

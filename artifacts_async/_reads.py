@@ -77,9 +77,12 @@ async def unchanged(driver: Driver, key: str, before: ObjectInfo,
 
 
 async def _aclose(chunks: AsyncIterator[bytes]) -> None:
+    """Close a driver's read (and the backend response under it) now, even when cancelled,
+    rather than at garbage collection."""
     aclose = getattr(chunks, "aclose", None)
     if aclose is not None:
-        await aclose()
+        with anyio.CancelScope(shield=True):
+            await aclose()
 
 
 async def resilient_read(

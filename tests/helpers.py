@@ -96,3 +96,14 @@ class WrappedDriver:
 
     async def aclose(self) -> None:
         await self.inner.aclose()
+
+
+def hide_driver(monkeypatch: Any, name: str) -> None:
+    """Make the installed driver `name` look uninstalled for one test (its install hint)."""
+    import functools  # noqa: PLC0415 - only for this helper
+
+    from artifacts_async import _registry  # noqa: PLC0415 - only for this helper
+
+    installed = {n: ep for n, ep in _registry._entry_points().items() if n != name}
+    monkeypatch.setattr(_registry, "_entry_points", functools.cache(lambda: installed))
+    _registry.load_driver.cache_clear()

@@ -11,7 +11,7 @@ from typing import Any
 import anyio
 import attrs
 import pytest
-from helpers import WrappedDriver
+from helpers import WrappedDriver, hide_driver
 
 import artifacts_async as aa
 from artifacts_async._drivers._local import LocalDriver
@@ -321,8 +321,9 @@ async def test_load_replaces_existing_directory(tmp_path: Path, memory_store_nam
     assert files_under(tmp_path / "dest") == files_under(tmp_path / "d")
 
 
-async def test_missing_driver_hint(tmp_path: Path) -> None:
+async def test_missing_driver_hint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A repository naming an uninstalled driver fails with the package to install."""
+    hide_driver(monkeypatch, "azure")
     (tmp_path / "f").write_text("x")
     config = aa.RepositoryConfig.from_dict(
         {"repositories": {"g": {"driver": "azure", "container": "b"}}})

@@ -89,18 +89,20 @@ async def test_artifacts_given_one_budget_share_it(tmp_path: Path) -> None:
     """Two `Artifacts` (two repositories) saving at once never have more parts in flight
     than their one shared budget allows."""
     active = {"now": 0, "peak": 0}
-    full = anyio.Event()
+    two_in_flight = anyio.Event()
 
     async def hook(method: str, kwargs: dict[str, Any]) -> None:
         if method == "upload_part":
             active["now"] += 1
             active["peak"] = max(active["peak"], active["now"])
-            if active["now"] >= 2:
-                full.set()
-            # Hold the part until the budget is full (both saves have one in flight);
-            # the bound only keeps a broken budget from hanging the test.
-            with anyio.move_on_after(10):
-                await full.wait()
+            if active["now"] == 2:
+                two_in_flight.set()
+            # The first part waits for a second (the budget allows two, so one comes), then
+            # every part yields so that any part beyond the budget would get in.
+            with anyio.fail_after(30):
+                await two_in_flight.wait()
+            for _ in range(20):
+                await anyio.lowlevel.checkpoint()
             active["now"] -= 1
 
     budget = aa.TransferBudget.from_options(_options())

@@ -7,7 +7,7 @@ so a driver that verifies with `verify_part` agrees with the engine byte for byt
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import attrs
@@ -17,7 +17,9 @@ from .._exceptions import ConfigurationError
 from ._driver import ChecksumKind, DriverLimits, PartChecksums
 
 __all__ = [
+    "combine_all",
     "crc32c",
+    "crc32c_combine",
     "limits_from_settings",
     "part_checksums",
     "resolve_range",
@@ -49,6 +51,63 @@ def part_checksums(
     md5 = hashlib.md5(data, usedforsecurity=False).digest() if ChecksumKind.MD5 in kinds else None
     crc_bytes = crc.to_bytes(4, "big") if ChecksumKind.CRC32C in kinds else None
     return PartChecksums(md5=md5, crc32c=crc_bytes), crc
+
+
+_POLY = 0x82F63B78  # CRC-32C (Castagnoli), reflected
+
+
+def _multmodp(a: int, b: int) -> int:
+    # Multiply a(x) by b(x) modulo the CRC polynomial (zlib's method, bit-reflected).
+    m = 1 << 31
+    p = 0
+    while True:
+        if a & m:
+            p ^= b
+            if (a & (m - 1)) == 0:
+                break
+        m >>= 1
+        b = (b >> 1) ^ _POLY if b & 1 else b >> 1
+    return p
+
+
+def _x2n_table() -> list[int]:
+    table = []
+    p = 1 << 30  # x^1
+    for _ in range(32):
+        table.append(p)
+        p = _multmodp(p, p)
+    return table
+
+
+_X2N = _x2n_table()
+
+
+def _x2nmodp(n: int, k: int) -> int:
+    # x^(n * 2^k) modulo the polynomial.
+    p = 1 << 31  # x^0
+    while n:
+        if n & 1:
+            p = _multmodp(_X2N[k & 31], p)
+        n >>= 1
+        k += 1
+    return p
+
+
+def crc32c_combine(crc1: int, crc2: int, len2: int) -> int:
+    """The CRC32C of A+B given crc(A), crc(B) and len(B), without the bytes.
+
+    For a backend that keeps no whole-object checksum: the CRC32C of an object uploaded
+    in parts is combined from the parts' CRC32Cs (`UploadedPart.checksums["crc32c"]`).
+    """
+    return _multmodp(_x2nmodp(len2, 3), crc1) ^ crc2
+
+
+def combine_all(parts: Iterable[tuple[int, int]]) -> int:
+    """The CRC32C of consecutive parts given `(crc, size)` of each."""
+    value = 0
+    for crc, size in parts:
+        value = crc32c_combine(value, crc, size)
+    return value
 
 
 def verify_part(data: bytes | bytearray, checksums: PartChecksums) -> str | None:

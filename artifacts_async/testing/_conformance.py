@@ -194,9 +194,15 @@ class DriverConformance:
         assert upload not in [p.upload_id for p in await driver.list_uploads("conf/")]
 
     async def test_list_uploads_prefix(self, driver: Driver) -> None:
-        """list_uploads shows started uploads under the prefix only."""
+        """list_uploads shows started uploads that hold a part, under the prefix only.
+
+        (A backend may know an upload only by its parts, as Azure knows staged blocks.)
+        """
         inside = await driver.start_upload("conf/up/in", metadata={})
         outside = await driver.start_upload("conf/elsewhere/out", metadata={})
+        for key, upload in (("conf/up/in", inside), ("conf/elsewhere/out", outside)):
+            await driver.upload_part(key, upload, 1, b"part", offset=0,
+                                     checksums=checks(driver, b"part"))
         ids = {p.upload_id: p.key for p in await driver.list_uploads("conf/up/")}
         assert ids.get(inside) == "conf/up/in"
         assert outside not in ids
