@@ -108,6 +108,26 @@ async def _write_file(chunks: AsyncGenerator[bytes, None], dest: Path, mode: int
             await f.write(chunk)
 
 
+_IOV_BATCH = 512  # buffers per pwritev, under IOV_MAX (1024 on Linux)
+
+
+def _write_at(fd: int, chunks: list[bytes], offset: int) -> int:
+    """Write `chunks` one after the other at `offset` of `fd`; return their CRC32C."""
+    crc = 0
+    for start in range(0, len(chunks), _IOV_BATCH):
+        batch = chunks[start : start + _IOV_BATCH]
+        want = sum(len(c) for c in batch)
+        done = os.pwritev(fd, batch, offset)
+        if done < want:  # a short write (rare): the rest, chunk by chunk
+            view = memoryview(b"".join(batch))
+            while done < want:
+                done += os.pwrite(fd, view[done:], offset + done)
+        offset += want
+        for chunk in batch:
+            crc = crc32c(chunk, crc)
+    return crc
+
+
 async def _parallel_file(
     driver: Driver,
     record: ArtifactRecord,
@@ -134,36 +154,34 @@ async def _parallel_file(
             lambda: os.open(tmp, os.O_WRONLY | os.O_CREAT, 0o600)
         )
 
-        async def fetch(offset: int, buffer: bytearray) -> None:
+        async def fetch(offset: int, length: int) -> None:
+            # The chunks are kept as they arrive (no copy on the event loop) and written
+            # at their offset by one worker-thread call, which also computes their CRC32C:
+            # one copy per byte, by the kernel.
             try:
+                chunks: list[bytes] = []
+                filled = 0
                 async with budget.part_slot():
-                    filled = 0
                     async for chunk in resilient_read(driver, key, offset=offset,
-                                                      length=len(buffer), options=options):
-                        buffer[filled : filled + len(chunk)] = chunk
+                                                      length=length, options=options):
+                        chunks.append(chunk)
                         filled += len(chunk)
-                if filled != len(buffer):
+                if filled != length:
                     raise IntegrityError(
                         f"{driver.describe(key)}: range at {offset} returned {filled} bytes, "
-                        f"expected {len(buffer)} (the object changed during the download)"
+                        f"expected {length} (the object changed during the download)"
                     )
-
-                def write() -> int:
-                    view = memoryview(buffer)
-                    done = 0
-                    while done < len(view):
-                        done += os.pwrite(fd, view[done:], offset + done)
-                    return crc32c(buffer)
-
-                crcs[offset] = (await anyio.to_thread.run_sync(write), len(buffer))
+                crcs[offset] = (await anyio.to_thread.run_sync(_write_at, fd, chunks, offset),
+                                length)
             finally:
-                budget.release_buffer(buffer)
+                budget.release_bytes(length)
 
         try:
             async with _task_group() as tg:
                 for offset in range(0, size, part_size):
-                    buffer = await budget.acquire_buffer(min(part_size, size - offset))
-                    tg.start_soon(fetch, offset, buffer)
+                    length = min(part_size, size - offset)
+                    await budget.acquire_bytes(length)
+                    tg.start_soon(fetch, offset, length)
         finally:
             os.close(fd)
         await unchanged(driver, key, before, options)

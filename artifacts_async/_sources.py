@@ -15,6 +15,8 @@ from ._archive import tree_fingerprint, write_archive
 from ._bridge import ThreadProducer
 from ._exceptions import ConfigurationError, MissingInputError, SourceChangedError
 from ._specs import Archive, ArchiveKind
+from .abc import ChecksumKind, PartChecksums
+from .abc._helpers import part_checksums
 
 __all__ = ["Source", "open_source"]
 
@@ -56,47 +58,60 @@ class FileSource:
         self.fingerprint = f"file:{path}:{st.st_size}:{st.st_mtime_ns}:{st.st_ino}"
         self.position = 0
 
-    async def read_into(self, buffer: bytearray) -> int:
+    def _read_sync(self, buffer: bytearray) -> int:
         # Bytes appended after opening are never read: the object is at most the size
         # the file had, and `check_unchanged` reports the change.
         want = min(len(buffer), self._size - self.position)
-
-        def work() -> int:
-            view = memoryview(buffer)[:want]
-            filled = 0
-            while filled < len(view):
-                got = os.readv(self._fd, [view[filled:]])
-                if not got:
-                    break
-                filled += got
-            return filled
-
-        n = await anyio.to_thread.run_sync(work)
-        self.position += n
-        if n < want:
+        view = memoryview(buffer)[:want]
+        filled = 0
+        while filled < len(view):
+            got = os.readv(self._fd, [view[filled:]])
+            if not got:
+                break
+            filled += got
+        self.position += filled
+        if filled < want:
             raise SourceChangedError(
                 f"{self.path} changed while it was being uploaded: it shrank "
                 f"(expected {self._size} bytes, read {self.position})"
             )
-        return n
+        return filled
 
-    async def check_unchanged(self) -> None:
-        def restat() -> tuple[os.stat_result, os.stat_result | None]:
-            try:
-                current = os.stat(self.path)
-            except FileNotFoundError:
-                current = None
-            return os.fstat(self._fd), current
-
-        opened, current = await anyio.to_thread.run_sync(restat)
-        if current is None:
-            raise SourceChangedError(f"{self.path} was removed while it was being uploaded")
-        if _status(opened) != self._status or _status(current) != self._status:
+    def _check_sync(self) -> None:
+        try:
+            current = os.stat(self.path)
+        except FileNotFoundError:
+            raise SourceChangedError(
+                f"{self.path} was removed while it was being uploaded"
+            ) from None
+        if _status(os.fstat(self._fd)) != self._status or _status(current) != self._status:
             raise SourceChangedError(
                 f"{self.path} changed while it was being uploaded (size, modification time "
                 "or inode differ from when it was opened): nothing was stored; upload it "
                 "again once it is written"
             )
+
+    async def read_into(self, buffer: bytearray) -> int:
+        return await anyio.to_thread.run_sync(self._read_sync, buffer)
+
+    async def check_unchanged(self) -> None:
+        await anyio.to_thread.run_sync(self._check_sync)
+
+    async def read_whole(
+        self, buffer: bytearray, kinds: frozenset[ChecksumKind]
+    ) -> tuple[PartChecksums, int]:
+        """The small-file path, in one worker-thread call: fill `buffer` with the whole
+        file (`len(buffer)` is its size), check it is unchanged, and checksum it.
+
+        Returns the part checksums for `kinds` and the CRC32C.
+        """
+
+        def work() -> tuple[PartChecksums, int]:
+            self._read_sync(buffer)
+            self._check_sync()
+            return part_checksums(buffer, kinds)
+
+        return await anyio.to_thread.run_sync(work)
 
 
 class StreamSource:
@@ -155,24 +170,40 @@ class StreamSource:
         return filled
 
 
-@asynccontextmanager
-async def open_source(path: Path, archive: Archive) -> AsyncIterator[Source]:
-    """Open `path` as an upload source; raise `MissingInputError` if it does not exist."""
+def _open_file(path: Path) -> tuple[int, os.stat_result]:
     try:
-        st = await anyio.to_thread.run_sync(os.stat, path)
+        # O_NONBLOCK: a FIFO is refused below instead of waiting for a writer here.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except FileNotFoundError:
         raise MissingInputError(f"{path} does not exist") from None
-    if archive.kind is ArchiveKind.NONE:
+    try:
+        st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             raise ConfigurationError(
                 f"{path} is a directory: store it with a tar or zip archive, not 'none'"
             )
-        fd = await anyio.to_thread.run_sync(os.open, path, os.O_RDONLY)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd, st
+
+
+@asynccontextmanager
+async def open_source(path: Path, archive: Archive) -> AsyncIterator[Source]:
+    """Open `path` as an upload source; raise `MissingInputError` if it does not exist."""
+    if archive.kind is ArchiveKind.NONE:
+        # One worker-thread call: stat, check, open (and fstat, so that what is opened is
+        # what was checked).
+        fd, st = await anyio.to_thread.run_sync(_open_file, path)
         try:
             yield FileSource(path, fd, st)
         finally:
             os.close(fd)
         return
+    try:
+        await anyio.to_thread.run_sync(os.stat, path)
+    except FileNotFoundError:
+        raise MissingInputError(f"{path} does not exist") from None
     fingerprint = await anyio.to_thread.run_sync(tree_fingerprint, path)
     producer = ThreadProducer(lambda out: write_archive(path, archive, out))
     async with producer as chunks:

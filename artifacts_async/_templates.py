@@ -6,7 +6,6 @@ Rendering is deterministic: the same template and context always give the same k
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -17,6 +16,8 @@ __all__ = ["render_key", "validate_key"]
 
 MAX_KEY_BYTES = 1024
 _VAR = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
+# Unicode category Cc: exactly U+0000-U+001F, U+007F-U+009F.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 
 # `workflow.creationTimestamp.<X>` formats with strftime's `%X` for these letters.
 _STRFTIME = frozenset("YmdHMSyBbAaIpZz")
@@ -91,7 +92,7 @@ def validate_key(key: str) -> str:
         raise KeyTemplateError("the key is empty")
     if key.startswith("/"):
         raise KeyTemplateError(f"key {key!r} is absolute: keys are relative to the repository")
-    if any(unicodedata.category(ch) == "Cc" for ch in key):  # C0, DEL and C1
+    if _CONTROL.search(key):  # C0, DEL and C1
         raise KeyTemplateError(f"key {key!r} contains control characters")
     segments = key.split("/")
     if any(s in ("..", ".") for s in segments):

@@ -29,7 +29,7 @@ from ._exceptions import (
 from ._journal import Journal, JournalEntry
 from ._options import TransferOptions
 from ._parts import PartSizer
-from ._sources import Source
+from ._sources import FileSource, Source
 from .abc import Driver, ObjectInfo, PartChecksums, UploadedPart
 
 __all__ = ["StoredObject", "UploadEngine"]
@@ -177,6 +177,21 @@ class UploadEngine:
         sizer = PartSizer(source.size, limits, self.options)
         self._emit("upload.started", artifact, key, size=source.size)
         threshold = min(self.options.single_put_threshold, limits.max_single_put)
+        if isinstance(source, FileSource) and source.size is not None and \
+                source.size <= threshold:
+            # The small-file path: one worker-thread call reads, re-checks and checksums.
+            buffer = await self.budget.acquire_buffer(source.size)
+            try:
+                precomputed = await source.read_whole(buffer, limits.checksums)
+            except BaseException:
+                self.budget.release_buffer(buffer)
+                raise
+            stored = await self._put(driver, key, _Read(buffer=buffer, data=buffer),
+                                     artifact=artifact, metadata=metadata,
+                                     precomputed=precomputed)
+            self._emit("upload.complete", artifact, key, transferred=stored.size,
+                       size=stored.size)
+            return stored
         first_size = sizer.part_size(1)
         if source.size is not None and source.size <= threshold:
             first_size = max(source.size, 1)
@@ -221,12 +236,15 @@ class UploadEngine:
         *,
         artifact: str,
         metadata: Mapping[str, str],
+        precomputed: tuple[PartChecksums, int] | None = None,
     ) -> StoredObject:
         data = read.data
         try:
-            checks, crc = await anyio.to_thread.run_sync(
-                part_checksums, data, driver.limits.checksums
-            )
+            if precomputed is None:
+                precomputed = await anyio.to_thread.run_sync(
+                    part_checksums, data, driver.limits.checksums
+                )
+            checks, crc = precomputed
             async with self.budget.part_slot():
                 info = await self._call(
                     lambda: driver.put(key, data, checksums=checks, metadata=metadata),

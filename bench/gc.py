@@ -105,17 +105,23 @@ async def main(args: argparse.Namespace) -> None:
         rows += await measure("local", {"driver": "local", "root": tmp}, args.count)
     rows += await measure("memory", {"driver": "memory", "name": "bench"}, args.count)
     if "s3" in aa.available_drivers():
-        sys.path.insert(0, str(Path(__file__).parent))
-        from s3_peers import ACCESS_KEY, BUCKET, REGION, SECRET_KEY, Moto  # noqa: PLC0415
+        sys.path.insert(0, str(Path(__file__).parent.parent))
+        from bench._servers import (  # noqa: PLC0415
+            ACCESS_KEY,
+            BUCKET,
+            REGION,
+            SECRET_KEY,
+            Moto,
+        )
 
         with tempfile.TemporaryDirectory(prefix="aa-gc-moto-") as tmp:
-            moto = Moto(Path(tmp) / "moto.log")
+            moto = Moto(Path(tmp))
             try:
                 moto.fresh_bucket()
                 os.environ["BENCH_ACCESS_KEY"] = ACCESS_KEY
                 os.environ["BENCH_SECRET_KEY"] = SECRET_KEY
                 rows += await measure("s3 (moto server)", {
-                    "driver": "s3", "bucket": BUCKET, "endpoint": moto.endpoint,
+                    "driver": "s3", "bucket": BUCKET, "endpoint": moto.server.endpoint,
                     "region": REGION, "credentials": {"access_key_env": "BENCH_ACCESS_KEY",
                                                       "secret_key_env": "BENCH_SECRET_KEY"}},
                     args.count)
@@ -124,9 +130,9 @@ async def main(args: argparse.Namespace) -> None:
     else:
         print("s3 driver not installed: skipping the S3 rows", file=sys.stderr)
     if "gcs" in aa.available_drivers():
-        sys.path.insert(0, str(Path(__file__).parent))
-        from gcs_peers import BUCKET as GCS_BUCKET  # noqa: PLC0415
-        from gcs_peers import FakeGCS  # noqa: PLC0415
+        sys.path.insert(0, str(Path(__file__).parent.parent))
+        from bench.gcs_peers import BUCKET as GCS_BUCKET  # noqa: PLC0415
+        from bench.gcs_peers import FakeGCS  # noqa: PLC0415
 
         with tempfile.TemporaryDirectory(prefix="aa-gc-gcs-") as tmp:
             fake = FakeGCS(Path(tmp) / "server.log")

@@ -71,6 +71,22 @@ _CHUNK = MiB
 _PAGE_SIZE = 1000
 
 
+def completion_info(
+    key: str, response: Mapping[str, Any], parts: Sequence[UploadedPart]
+) -> ObjectInfo | None:
+    """What a CompleteMultipartUpload answer tells of the object, if that is enough.
+
+    When it carries S3's full-object CRC32C of the assembled object (which the engine
+    compares with its own), no HeadObject round trip is needed (some S3-compatible
+    servers hash the whole object to answer one); the size is that of the parts listed.
+    """
+    reported = full_crc32c(response)
+    if not reported:
+        return None
+    return ObjectInfo(key=key, size=sum(p.size for p in parts), etag=etag_of(response),
+                      checksums=reported)
+
+
 @final
 class S3Driver:
     """Amazon S3 and S3-compatible stores, through one lazily created aiobotocore client.
@@ -281,9 +297,10 @@ class S3Driver:
     async def complete_upload(
         self, key: str, upload_id: str, parts: Sequence[UploadedPart]
     ) -> ObjectInfo:
-        """CompleteMultipartUpload with each part's ETag and CRC32C, then HeadObject.
+        """CompleteMultipartUpload with each part's ETag and CRC32C.
 
-        S3's answer has no size, so the object's size and checksums come from a HeadObject.
+        When S3's answer carries the full-object CRC32C, that is what is returned (with the
+        parts' total size); otherwise size and checksums come from a HeadObject.
         An upload that is gone raises `ArtifactNotFoundError` (the engine then checks
         whether an earlier attempt completed it).
         """
@@ -302,6 +319,9 @@ class S3Driver:
                 Bucket=self.settings.bucket, Key=self._prefix + key, UploadId=upload_id,
                 MultipartUpload={"Parts": completed},
             )
+        known = completion_info(key, response, parts)
+        if known is not None:
+            return known
         info = await self.stat(key)
         checksums = dict(info.checksums) or full_crc32c(response)
         return ObjectInfo(

@@ -63,7 +63,7 @@ class S3Settings:
     read_timeout: float = 60.0
     max_pool_connections: int = 32
     checksum: ChecksumMode = ChecksumMode.CRC32C
-    content_md5: bool = True
+    content_md5: bool = False
     verify_etag: bool = True
     role_arn: str | None = None
     credentials: Credentials = attrs.field(factory=Credentials, repr=False)
@@ -93,10 +93,11 @@ class S3Settings:
         - `storage_class`: `STANDARD_IA`, `INTELLIGENT_TIERING`, ...
         - `connect_timeout`, `read_timeout` (seconds), `max_pool_connections`.
         - `checksum`: `crc32c` (default), `crc32c-composite` or `md5` (see `ChecksumMode`).
-        - `content_md5`: send each request's Content-MD5 (default true), which also lets
-          the engine check S3's MD5-based ETag. With `checksum = "crc32c"` it may be turned
-          off to save the MD5 pass (about half of the client's CPU): every part is still
-          verified by S3 (CRC32C), and the whole object by the engine (full-object CRC32C).
+        - `content_md5`: also send each request's Content-MD5, which lets the engine check
+          S3's MD5-based ETag. Default: false with `checksum = "crc32c"` (every part is
+          verified by S3 through its CRC32C, and the whole object by the engine through the
+          full-object CRC32C, so an MD5 pass, about half of the client's CPU, adds
+          nothing); true, and required, with `checksum = "md5"`.
         - `verify_etag`: whether S3's ETag may be checked as the MD5 of what was sent
           (default true; always off with `aws:kms`, whose ETags are not MD5 digests).
         - `role_arn`: an IAM role to assume (through STS at `endpoint`, or AWS's STS).
@@ -132,7 +133,7 @@ class S3Settings:
             raise ConfigurationError(
                 f"s3 driver: 'checksum' must be one of {choices}, got {checksum!r}"
             ) from None
-        content_md5 = read.flag("content_md5", default=True)
+        content_md5 = read.flag("content_md5", default=checksum_mode is ChecksumMode.MD5)
         if not content_md5 and checksum_mode is ChecksumMode.MD5:
             raise ConfigurationError(
                 "s3 driver: 'content_md5' = false with checksum = \"md5\" leaves nothing to "

@@ -101,8 +101,8 @@ def test_literal_secrets_are_refused() -> None:
 
 
 def test_limits() -> None:
-    """S3's limits, both per-part checksums, and the multipart ETag rule."""
-    limits = S3Driver.from_settings({"bucket": "b"}).limits
+    """S3's limits, both per-part checksums with Content-MD5, and the multipart ETag rule."""
+    limits = S3Driver.from_settings({"bucket": "b", "content_md5": True}).limits
     assert (limits.min_part_size, limits.max_part_size) == (5 * MiB, 5 * 1024 * MiB)
     assert limits.max_parts == 10_000
     assert limits.max_object_size == 5 * 1024**4
@@ -125,6 +125,16 @@ def test_limits_follow_the_settings() -> None:
     crc_only = S3Driver.from_settings({"bucket": "b", "content_md5": False})
     assert crc_only.limits.checksums == {ChecksumKind.CRC32C}
     assert crc_only.limits.s3_multipart_etag is False
+
+
+def test_default_integrity_is_crc32c_without_an_md5_pass() -> None:
+    """By default each part carries only its CRC32C (S3 verifies it); md5 mode sends MD5."""
+    default = S3Driver.from_settings({"bucket": "b"})
+    assert default.limits.checksums == {ChecksumKind.CRC32C}
+    assert S3Driver.from_settings({"bucket": "b", "content_md5": True}).limits.checksums == {
+        ChecksumKind.CRC32C, ChecksumKind.MD5}
+    assert S3Driver.from_settings({"bucket": "b", "checksum": "md5"}).limits.checksums == {
+        ChecksumKind.MD5}
 
 
 def test_driver_satisfies_the_protocol() -> None:

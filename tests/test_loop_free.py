@@ -1,0 +1,104 @@
+"""Work that grows with the number of artifacts stays off the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import anyio.to_thread
+import pytest
+from helpers import WrappedDriver
+
+import artifacts_async as aa
+from artifacts_async._drivers._memory import MemoryDriver
+from artifacts_async._templates import validate_key
+
+pytestmark = pytest.mark.anyio
+
+CTX = aa.Context(workflow_name="wf", workflow_uid="u", pod_name="p")
+
+
+def thread_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Record the name of every function sent to a worker thread."""
+    calls: list[str] = []
+    original: Callable[..., Any] = anyio.to_thread.run_sync
+
+    async def run_sync(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        target = getattr(func, "func", func)  # a functools.partial
+        calls.append(getattr(target, "__qualname__", repr(target)))
+        return await original(func, *args, **kwargs)
+
+    monkeypatch.setattr(anyio.to_thread, "run_sync", run_sync)
+    return calls
+
+
+def config(store: str) -> aa.RepositoryConfig:
+    return aa.RepositoryConfig.from_dict(
+        {"repositories": {"m": {"driver": "memory", "name": store}}})
+
+
+async def test_many_artifacts_are_planned_in_a_worker_thread(
+        tmp_path: Path, memory_store_name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Planning 200 artifacts runs in a worker thread; the records are the same."""
+    outputs = [aa.OutputArtifact(name=f"a{i}", path=tmp_path / f"missing{i}", optional=True,
+                                 archive=aa.Archive.none()) for i in range(200)]
+    calls = thread_calls(monkeypatch)
+    reported: list[aa.ReportDetails] = []
+    async with aa.Artifacts(config(memory_store_name)) as arts:
+        result = await arts.save_outputs(outputs, context=CTX, on_report=reported.append)
+    assert "plan_outputs" in calls
+    assert [r.name for r in reported[0].records] == [f"a{i}" for i in range(200)]
+    assert all(r.status is aa.ArtifactStatus.SKIPPED for r in result.records)
+
+
+async def test_a_planning_error_in_the_thread_is_raised_before_anything_moves(
+        tmp_path: Path, memory_store_name: str) -> None:
+    """A bad key among many artifacts fails the save before any upload, as inline."""
+    path = tmp_path / "f"
+    path.write_bytes(b"x")
+    outputs = [aa.OutputArtifact(name=f"a{i}", path=path, key=f"k/{i}",
+                                 archive=aa.Archive.none()) for i in range(100)]
+    outputs.append(aa.OutputArtifact(name="bad", path=path, key="k/../x",
+                                     archive=aa.Archive.none()))
+    async with aa.Artifacts(config(memory_store_name)) as arts:
+        with pytest.raises(aa.KeyTemplateError):
+            await arts.save_outputs(outputs, context=CTX)
+    assert MemoryDriver.get_store(memory_store_name).objects == {}
+
+
+def test_control_characters_are_refused_in_keys() -> None:
+    """C0, DEL and C1 control characters are refused; other characters are kept."""
+    for bad in ("a\x00b", "a\x1fb", "a\x7fb", "a\x85b", "a\x9fb"):
+        with pytest.raises(aa.KeyTemplateError):
+            validate_key(bad)
+    assert validate_key("a\xa0b/\xe9/\u2028") == "a\xa0b/\xe9/\u2028"
+
+
+async def test_a_save_keeps_only_the_artifacts_in_flight_as_tasks(
+        tmp_path: Path, memory_store_name: str) -> None:
+    """300 artifacts, 4 in flight: a few tasks exist at a time, not one per artifact."""
+    tasks: list[int] = []
+
+    async def hook(method: str, kwargs: dict[str, Any]) -> None:
+        if method == "put":
+            tasks.append(len(asyncio.all_tasks()))
+
+    driver = WrappedDriver(MemoryDriver(name=memory_store_name), hook)
+    outputs = []
+    for i in range(300):
+        path = tmp_path / f"f{i}"
+        path.write_bytes(b"x" * i)
+        outputs.append(aa.OutputArtifact(name=f"a{i}", path=path, archive=aa.Archive.none()))
+    reported: list[aa.ReportDetails] = []
+    async with aa.Artifacts(config(memory_store_name),
+                            options=aa.TransferOptions(max_artifacts_in_flight=4),
+                            drivers={"m": driver}) as arts:
+        result = await arts.save_outputs(outputs, context=CTX, on_report=reported.append)
+    result.raise_for_errors()
+    assert len(tasks) == 300
+    assert max(tasks) < 20, max(tasks)
+    urls = [r.location.url for r in reported[0].records]
+    assert urls == [driver.describe(r.location.key) for r in reported[0].records]
+    assert [r.location.url for r in result.records] == urls
