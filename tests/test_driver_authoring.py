@@ -20,7 +20,7 @@ from artifacts_async import (
     SecretRef,
 )
 from artifacts_async._drivers._memory import MemoryDriver
-from artifacts_async.abc import SecretRedactor, SettingsReader, translated_errors
+from artifacts_async.abc import SecretRedactor, SettingsReader, http_range, translated_errors
 from artifacts_async.testing import driver_factory
 
 pytestmark = pytest.mark.anyio
@@ -152,3 +152,28 @@ async def test_driver_factory_builds_with_overrides_and_closes_all() -> None:
     first, second = made
     assert _Closing.closed == [first.describe("k"), second.describe("k")]
     assert first.describe("k") != second.describe("k")
+
+
+@pytest.mark.parametrize(
+    ("offset", "length", "expected", "asks_size"),
+    [
+        (0, None, None, False),
+        (5, None, "bytes=5-", False),
+        (5, 10, "bytes=5-14", False),
+        (-4, None, "bytes=-4", False),
+        (-4, 2, "bytes=96-97", True),
+        (-200, 3, "bytes=0-2", True),
+        (0, 0, "", True),
+    ],
+)
+async def test_http_range(offset: int, length: int | None, expected: str | None,
+                          asks_size: bool) -> None:
+    """`http_range` gives the Range header of a read, asking for the size only if needed."""
+    asked: list[bool] = []
+
+    async def size() -> int:
+        asked.append(True)
+        return 100
+
+    assert await http_range(offset, length, size=size) == expected
+    assert bool(asked) == asks_size

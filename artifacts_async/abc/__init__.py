@@ -21,6 +21,7 @@ from ._errors import translated_errors
 from ._helpers import (
     crc32c,
     crc32c_combine,
+    http_range,
     limits_from_settings,
     part_checksums,
     resolve_range,
@@ -42,6 +43,7 @@ __all__ = [
     "UploadedPart",
     "crc32c",
     "crc32c_combine",
+    "http_range",
     "limits_from_settings",
     "part_checksums",
     "resolve_range",

@@ -7,7 +7,7 @@ so a driver that verifies with `verify_part` agrees with the engine byte for byt
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
 import attrs
@@ -20,6 +20,7 @@ __all__ = [
     "combine_all",
     "crc32c",
     "crc32c_combine",
+    "http_range",
     "limits_from_settings",
     "part_checksums",
     "resolve_range",
@@ -144,6 +145,29 @@ def resolve_range(size: int, offset: int, length: int | None) -> tuple[int, int]
         start = min(offset, size)
         end = size if length is None else min(size, offset + length)
     return start, max(start, end)
+
+
+async def http_range(
+    offset: int, length: int | None, *, size: Callable[[], Awaitable[int]]
+) -> str | None:
+    """The HTTP `Range` header of a `Driver.read(offset=, length=)`.
+
+    Returns None to read the whole object and "" when the read covers nothing (the
+    driver then yields no bytes). `size` is called only when the range needs the
+    object's size (a suffix read with a length) or its existence (an empty read, where a
+    missing object must still raise).
+    """
+    if length is not None and length <= 0:
+        await size()  # a missing object is still an error
+        return ""
+    if offset < 0:
+        if length is None:
+            return f"bytes={offset}"  # the last -offset bytes
+        start, end = resolve_range(await size(), offset, length)
+        return f"bytes={start}-{end - 1}" if end > start else ""
+    if offset == 0 and length is None:
+        return None
+    return f"bytes={offset}-" + ("" if length is None else str(offset + length - 1))
 
 
 def int_setting(settings: Mapping[str, Any], name: str, default: int) -> int:

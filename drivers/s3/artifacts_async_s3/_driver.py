@@ -36,6 +36,7 @@ from artifacts_async.abc import (
     PendingUpload,
     UploadedPart,
     crc32c,
+    http_range,
 )
 
 from ._body import body
@@ -375,19 +376,11 @@ class S3Driver:
 
     async def _range(self, key: str, offset: int, length: int | None) -> str | None:
         """The HTTP Range of a read, or "" when it covers nothing, or None for all of it."""
-        if length is not None and length <= 0:
-            await self.stat(key)  # a missing object is still an error
-            return ""
-        if offset < 0:
-            if length is None:
-                return f"bytes={offset}"  # the last -offset bytes
-            size = (await self.stat(key)).size
-            start = max(0, size + offset)
-            end = min(size, start + length)
-            return f"bytes={start}-{end - 1}" if end > start else ""
-        if offset == 0 and length is None:
-            return None
-        return f"bytes={offset}-" + ("" if length is None else str(offset + length - 1))
+
+        async def size() -> int:
+            return (await self.stat(key)).size
+
+        return await http_range(offset, length, size=size)
 
     async def read(
         self, key: str, *, offset: int = 0, length: int | None = None
