@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import AsyncIterable, AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, aclosing, asynccontextmanager
 from datetime import timedelta
 from types import TracebackType
@@ -45,6 +45,7 @@ from ._sources import Source, StreamSource, open_source
 from ._specs import Archive, Context, GCStrategy, InputArtifact, OutputArtifact
 from ._telemetry import count_gc, trace_driver, traced
 from ._transfer import UploadEngine
+from ._trusted import with_location_fields, with_record_fields
 from .abc import Driver, PendingUpload
 
 __all__ = ["Artifacts", "LoadResult", "SaveResult"]
@@ -165,16 +166,39 @@ class Artifacts:
             self._journal = Journal(state / "uploads.sqlite3")
         return self._journal
 
+    async def _describers(
+        self, repositories: Iterable[str | None]
+    ) -> dict[str, Callable[[str], str]]:
+        """The `describe` of each named (None: the default) repository's driver, by name;
+        the drivers are created.
+
+        A repository that is not configured is left out (planning raises its error), as
+        is one whose driver cannot be created: its artifacts keep the planned URL and fail
+        with that error when they are transferred, and never land anywhere.
+        """
+        found: dict[str, Callable[[str], str]] = {}
+        for name in dict.fromkeys(repositories):
+            try:
+                repository = self.config.get(name)
+                found[repository.name] = (await self.driver(repository.name)).describe
+            except ArtifactError:
+                continue
+        return found
+
     async def _plan(
         self, outputs: Sequence[OutputArtifact], context: Context
     ) -> list[ArtifactRecord]:
-        """Plan the records; many artifacts are planned in a worker thread (pure CPU, about
-        0.1 ms each), so that the event loop keeps running meanwhile."""
+        """Plan the records, each with its driver's own URL (the drivers are created first).
+
+        Many artifacts are planned in a worker thread (pure CPU, a few µs each), so that
+        the event loop keeps running meanwhile.
+        """
+        describe = await self._describers(spec.repository for spec in outputs)
+        plan = functools.partial(plan_outputs, outputs, context=context, config=self.config,
+                                 describe=describe)
         if len(outputs) <= _PLAN_INLINE:
-            return plan_outputs(outputs, context=context, config=self.config)
-        return await anyio.to_thread.run_sync(
-            functools.partial(plan_outputs, outputs, context=context, config=self.config)
-        )
+            return plan()
+        return await anyio.to_thread.run_sync(plan)
 
     @traced("save")
     async def save_outputs(
@@ -202,7 +226,7 @@ class Artifacts:
         """
         observer = SaveObserver(on_progress)  # logs and traces; refuses an async on_progress
         on_progress = observer
-        planned = await self._located(await self._plan(outputs, context))
+        planned = await self._plan(outputs, context)
         on_complete = observer.begin(planned, on_complete)
         await call(on_report, ReportDetails(records=planned))
         engine = self._engine(on_progress)
@@ -226,18 +250,18 @@ class Artifacts:
                     final[index] = await self._save(engine, spec, record, source)
                 except MissingInputError as exc:
                     if spec.optional:
-                        final[index] = attrs.evolve(record, status=ArtifactStatus.SKIPPED,
-                                                    error=str(exc))
+                        final[index] = with_record_fields(
+                            record, status=ArtifactStatus.SKIPPED, error=str(exc))
                         return
                     errors[spec.name] = exc
-                    final[index] = attrs.evolve(record, status=ArtifactStatus.FAILED,
-                                                error=_describe(exc))
+                    final[index] = with_record_fields(record, status=ArtifactStatus.FAILED,
+                                                      error=_describe(exc))
                     failed(spec.name, record, exc)
                 except Exception as exc:  # one artifact's failure, whatever its kind
                     error = as_artifact_error(exc, f"artifact {spec.name!r}")
                     errors[spec.name] = error
-                    final[index] = attrs.evolve(record, status=ArtifactStatus.FAILED,
-                                                error=_describe(error))
+                    final[index] = with_record_fields(record, status=ArtifactStatus.FAILED,
+                                                      error=_describe(error))
                     failed(spec.name, record, error)
             finally:
                 slots.release()
@@ -275,8 +299,13 @@ class Artifacts:
                     located.append(record)
                     continue
                 url = driver.describe(record.location.key)
-                located.append(attrs.evolve(record,
-                                            location=attrs.evolve(record.location, url=url)))
+                if not isinstance(url, str):
+                    raise ConfigurationError(
+                        f"the driver of repository {record.location.repository!r} "
+                        f"described a key as {type(url).__name__}, not a str"
+                    )
+                located.append(with_record_fields(
+                    record, location=with_location_fields(record.location, url=url)))
             return located
 
         # Like planning, pure CPU that grows with the artifacts: many go to a worker thread.
@@ -318,7 +347,8 @@ class Artifacts:
                               archive=Archive.none(), gc=gc)
         observer = SaveObserver(on_progress)  # logs and traces; refuses an async on_progress
         on_progress = observer
-        (record,) = await self._located(plan_outputs([spec], context=context, config=self.config))
+        describe = await self._describers([repository])
+        (record,) = plan_outputs([spec], context=context, config=self.config, describe=describe)
         observer.begin([record], None)
 
         @asynccontextmanager
@@ -351,7 +381,7 @@ class Artifacts:
                 driver, record.location.key, source, artifact=spec.name, metadata=metadata
             )
         # The URL is the one reported early (`_located`): the driver's own.
-        return attrs.evolve(
+        return with_record_fields(
             record,
             status=ArtifactStatus.STORED,
             size=stored.size,
