@@ -41,7 +41,7 @@ from ._planning import plan_inputs, plan_outputs
 from ._reads import verified_stream
 from ._records import ArtifactRecord, ArtifactStatus
 from ._registry import create_driver
-from ._sources import Source, StreamSource, open_source
+from ._sources import Source, StreamSource
 from ._specs import Archive, Context, GCStrategy, InputArtifact, OutputArtifact
 from ._telemetry import count_gc, trace_driver, traced
 from ._transfer import UploadEngine
@@ -148,6 +148,9 @@ class Artifacts:
 
     async def driver(self, repository: str) -> Driver:
         """The driver of `repository` (created on first use)."""
+        found = self._drivers.get(repository)
+        if found is not None:
+            return found  # every artifact of a save asks: no lock once it exists
         async with self._lock:
             if repository not in self._drivers:
                 repo = self.config.get(repository)
@@ -246,8 +249,7 @@ class Artifacts:
             record = planned[index]
             try:
                 try:
-                    source = open_source(spec.path, record.archive)
-                    final[index] = await self._save(engine, spec, record, source)
+                    final[index] = await self._save(engine, spec, record, None)
                 except MissingInputError as exc:
                     if spec.optional:
                         final[index] = with_record_fields(
@@ -370,16 +372,21 @@ class Artifacts:
         engine: UploadEngine,
         spec: OutputArtifact,
         record: ArtifactRecord,
-        opened: AbstractAsyncContextManager[Source],
+        opened: AbstractAsyncContextManager[Source] | None,
     ) -> ArtifactRecord:
+        """Upload `opened` (None: the spec's path) and return the stored record."""
         driver = await self.driver(record.location.repository)
         metadata = {"artifact": spec.name, "archive": record.archive.kind.value}
         if spec.mode is not None:
             metadata["mode"] = f"{spec.mode:o}"
-        async with opened as source:
-            stored = await engine.upload(
-                driver, record.location.key, source, artifact=spec.name, metadata=metadata
-            )
+        if opened is None:
+            stored = await engine.upload_path(driver, record.location.key, spec.path,
+                                              record.archive, artifact=spec.name,
+                                              metadata=metadata)
+        else:
+            async with opened as source:
+                stored = await engine.upload(driver, record.location.key, source,
+                                             artifact=spec.name, metadata=metadata)
         # The URL is the one reported early (`_located`): the driver's own.
         return with_record_fields(
             record,
