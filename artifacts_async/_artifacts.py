@@ -3,7 +3,15 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterable,
+    AsyncIterator,
+    Callable,
+    Iterable,
+    Mapping,
+    Sequence,
+)
 from contextlib import AbstractAsyncContextManager, aclosing, asynccontextmanager
 from datetime import timedelta
 from types import TracebackType
@@ -34,7 +42,8 @@ from ._exceptions import (
 from ._gc import GCEvent, GCReport, collect_garbage, sweep_orphans
 from ._journal import Journal, default_state_dir
 from ._ledger import Ledger
-from ._observe import SaveObserver
+from ._load_events import load_progress
+from ._observe import SaveObserver, check_progress_callback
 from ._options import TransferOptions
 from ._outcomes import as_artifact_error, in_spec_order
 from ._planning import plan_inputs, plan_outputs
@@ -402,6 +411,7 @@ class Artifacts:
         *,
         context: Context,
         raise_on_error: bool = True,
+        on_progress: ProgressCallback | None = None,
     ) -> LoadResult:
         """Download and unpack every input into its path, concurrently.
 
@@ -412,7 +422,12 @@ class Artifacts:
         as its `__cause__`); the other inputs carry on. With `raise_on_error`, once all
         inputs have ended, the error of the first failed input in the order of `inputs`
         is raised; otherwise `LoadResult.errors` holds them in that order.
+
+        `on_progress` (a plain function, as for saves) receives `download.started`,
+        `download.progress` (about every MiB), and `download.complete` or
+        `download.failed` for each input (none for an optional input that is absent).
         """
+        check_progress_callback(on_progress)
         records = await self._located(plan_inputs(inputs, context=context, config=self.config))
         budget = self._budget or TransferBudget.from_options(self.options)
         skipped: list[str] = []
@@ -420,6 +435,7 @@ class Artifacts:
         limiter = anyio.CapacityLimiter(self.options.max_artifacts_in_flight)
 
         async def load_one(spec: InputArtifact, record: ArtifactRecord) -> None:
+            progress = load_progress(on_progress, spec.name, record.location.key)
             async with limiter:
                 try:
                     if record.status is not ArtifactStatus.STORED:
@@ -429,7 +445,8 @@ class Artifacts:
                         )
                     driver = await self.driver(record.location.repository)
                     await download(driver, record, spec.path, mode=spec.mode or record.mode,
-                                   verify=spec.verify, options=self.options, budget=budget)
+                                   verify=spec.verify, options=self.options, budget=budget,
+                                   progress=progress)
                 except Exception as exc:  # one input's failure, whatever its kind
                     error = as_artifact_error(exc, f"input {spec.name!r}")
                     if isinstance(error, ArtifactNotFoundError):
@@ -440,6 +457,8 @@ class Artifacts:
                         skipped.append(spec.name)
                         return
                     errors[spec.name] = error
+                    if progress is not None:
+                        progress.failed(error)
 
         async with anyio.create_task_group() as tg:
             for spec, record in zip(inputs, records, strict=True):
@@ -457,16 +476,49 @@ class Artifacts:
         offset: int = 0,
         length: int | None = None,
         verify: bool = True,
+        on_progress: ProgressCallback | None = None,
     ) -> AsyncIterator[bytes]:
         """Stream a stored object's bytes (as stored: archives are not unpacked).
 
         Reading it whole checks the record's checksum at the end (`IntegrityError`).
+        `on_progress` receives the `download.*` events, as for `load_inputs`.
         Prefer `stream()`: it closes the download at a known point when you stop early.
         """
         driver = await self.driver(record.location.repository)
-        async for chunk in verified_stream(driver, record, offset=offset, length=length,
-                                           verify=verify, options=self.options):
+        async for chunk in self._progressed(driver, record, offset=offset, length=length,
+                                            verify=verify, on_progress=on_progress):
             yield chunk
+
+    async def _progressed(
+        self,
+        driver: Driver,
+        record: ArtifactRecord,
+        *,
+        offset: int,
+        length: int | None,
+        verify: bool,
+        on_progress: ProgressCallback | None,
+    ) -> AsyncGenerator[bytes, None]:
+        """`verified_stream` with the `download.*` events of `on_progress`."""
+        check_progress_callback(on_progress)
+        progress = load_progress(on_progress, record.name, record.location.key)
+        chunks = verified_stream(driver, record, offset=offset, length=length, verify=verify,
+                                 options=self.options, progress=progress)
+        if progress is None:
+            async with aclosing(chunks):
+                async for chunk in chunks:
+                    yield chunk
+            return
+        whole = record.size - offset if record.size is not None and length is None else None
+        progress.started(length if length is not None else whole)
+        try:
+            async with aclosing(chunks):
+                async for chunk in chunks:
+                    yield chunk
+        except Exception as exc:
+            progress.failed(exc)
+            raise
+        progress.complete()
 
     @asynccontextmanager
     async def stream(
@@ -476,6 +528,7 @@ class Artifacts:
         offset: int = 0,
         length: int | None = None,
         verify: bool = True,
+        on_progress: ProgressCallback | None = None,
     ) -> AsyncIterator[AsyncIterator[bytes]]:
         """Stream a stored object's bytes; leaving the block closes the download.
 
@@ -488,10 +541,11 @@ class Artifacts:
         The bytes are as stored (archives are not unpacked). Reading it whole checks the
         record's checksum after the last chunk (`IntegrityError`). Stopping early is safe:
         the backend read is closed when the block exits, not when garbage is collected.
+        `on_progress` receives the `download.*` events, as for `load_inputs`.
         """
         driver = await self.driver(record.location.repository)
-        chunks = verified_stream(driver, record, offset=offset, length=length, verify=verify,
-                                 options=self.options)
+        chunks = self._progressed(driver, record, offset=offset, length=length, verify=verify,
+                                  on_progress=on_progress)
         async with aclosing(chunks):
             yield chunks
 

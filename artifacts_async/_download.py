@@ -34,6 +34,7 @@ from ._bridge import LoopPort, PortReader, run_in_thread
 from ._budget import TransferBudget
 from ._checksums import combine_all, crc32c
 from ._exceptions import ArtifactError, IntegrityError, UnsafeArchiveError
+from ._load_events import LoadProgress
 from ._options import TransferOptions
 from ._parts import DEFAULT_PART_SIZE
 from ._ranged import WINDOW, RangedFile
@@ -139,6 +140,7 @@ async def _parallel_file(
     verify: bool,
     options: TransferOptions,
     budget: TransferBudget,
+    progress: LoadProgress | None,
 ) -> None:
     """Download a large object as concurrent ranged reads written at their offsets.
 
@@ -173,6 +175,8 @@ async def _parallel_file(
                     )
                 crcs[offset] = (await anyio.to_thread.run_sync(_write_at, fd, chunks, offset),
                                 length)
+                if progress is not None:
+                    progress.add(length)
             finally:
                 budget.release_bytes(length)
 
@@ -190,24 +194,29 @@ async def _parallel_file(
 
 
 async def _load_file(driver: Driver, record: ArtifactRecord, dest: Path, *, mode: int | None,
-                     verify: bool, options: TransferOptions, budget: TransferBudget) -> None:
+                     verify: bool, options: TransferOptions, budget: TransferBudget,
+                     progress: LoadProgress | None) -> None:
     part_size = min(options.part_size or DEFAULT_PART_SIZE, budget.max_bytes)
     ranged = options.parallel_downloads and driver.limits.ranged_reads
     if ranged and (record.size is None or record.size > 2 * part_size):
         before = await stat(driver, record.location.key, options)
         if verify:
             check_size(driver, record, before.size)
+        if progress is not None and progress.size is None:
+            progress.size = before.size
         if before.size > 2 * part_size:
             await _parallel_file(driver, record, dest, before=before, part_size=part_size,
-                                 mode=mode, verify=verify, options=options, budget=budget)
+                                 mode=mode, verify=verify, options=options, budget=budget,
+                                 progress=progress)
             return
-    await _write_file(verified_stream(driver, record, verify=verify, options=options), dest,
-                      mode)
+    await _write_file(verified_stream(driver, record, verify=verify, options=options,
+                                      progress=progress), dest, mode)
 
 
 async def _load_tar(driver: Driver, record: ArtifactRecord, dest: Path, *, mode: int | None,
-                    verify: bool, options: TransferOptions) -> None:
-    stream = verified_stream(driver, record, verify=verify, options=options)
+                    verify: bool, options: TransferOptions,
+                    progress: LoadProgress | None) -> None:
+    stream = verified_stream(driver, record, verify=verify, options=options, progress=progress)
     checked = verify and expected_crc(record) is not None
 
     def work(port: LoopPort) -> None:
@@ -229,11 +238,14 @@ async def _load_tar(driver: Driver, record: ArtifactRecord, dest: Path, *, mode:
 
 
 async def _load_zip(driver: Driver, record: ArtifactRecord, dest: Path, *, mode: int | None,
-                    verify: bool, options: TransferOptions) -> None:
+                    verify: bool, options: TransferOptions,
+                    progress: LoadProgress | None) -> None:
     key = record.location.key
     before = await stat(driver, key, options)
     if verify:
         check_size(driver, record, before.size)
+    if progress is not None and progress.size is None:
+        progress.size = before.size
     expected = expected_crc(record) if verify else None
 
     async def read_range(offset: int, length: int) -> bytes:
@@ -246,6 +258,8 @@ async def _load_zip(driver: Driver, record: ArtifactRecord, dest: Path, *, mode:
                 f"{driver.describe(key)}: range at {offset} returned {len(data)} bytes, "
                 f"expected {length} (the object changed during the download)"
             )
+        if progress is not None:
+            progress.add(length)  # a window read again counts again: these are bytes moved
         return bytes(data)
 
     def work(port: LoopPort) -> None:
@@ -277,12 +291,14 @@ def _stored_mode(metadata: Mapping[str, str]) -> int | None:
 
 
 async def download(driver: Driver, record: ArtifactRecord, dest: Path, *, mode: int | None,
-                   verify: bool, options: TransferOptions, budget: TransferBudget) -> None:
+                   verify: bool, options: TransferOptions, budget: TransferBudget,
+                   progress: LoadProgress | None = None) -> None:
     """Write `record`'s object to `dest`: a file, or an extracted archive.
 
     A file larger than two parts, on a backend with ranged reads, is fetched as
     concurrent ranges under `budget`; everything else streams in one read, but a zip,
-    which is read in ranges.
+    which is read in ranges. `progress` gets `download.started` (with the size when
+    known), the bytes as they arrive, and `download.complete` once `dest` is in place.
     """
     dest = dest.absolute()  # noqa: ASYNC240 - getcwd only, no file I/O
     if record.checksum is None and (verify or mode is None):
@@ -295,10 +311,16 @@ async def download(driver: Driver, record: ArtifactRecord, dest: Path, *, mode: 
             crc = info.checksums.get("crc32c")
             record = attrs.evolve(record, size=info.size,
                                   checksum=f"crc32c:{crc}" if crc is not None else None)
+    if progress is not None:
+        progress.started(record.size)
     if record.archive.kind is ArchiveKind.NONE:
         await _load_file(driver, record, dest, mode=mode, verify=verify, options=options,
-                         budget=budget)
+                         budget=budget, progress=progress)
     elif record.archive.kind is ArchiveKind.ZIP:
-        await _load_zip(driver, record, dest, mode=mode, verify=verify, options=options)
+        await _load_zip(driver, record, dest, mode=mode, verify=verify, options=options,
+                        progress=progress)
     else:
-        await _load_tar(driver, record, dest, mode=mode, verify=verify, options=options)
+        await _load_tar(driver, record, dest, mode=mode, verify=verify, options=options,
+                        progress=progress)
+    if progress is not None:
+        progress.complete()
