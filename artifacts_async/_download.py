@@ -248,22 +248,26 @@ async def _load_zip(driver: Driver, record: ArtifactRecord, dest: Path, *, mode:
         progress.size = before.size
     expected = expected_crc(record) if verify else None
 
-    async def read_range(offset: int, length: int) -> bytes:
-        data = bytearray()
+    async def read_range(offset: int, length: int) -> list[bytes]:
+        # The chunks as they came: the worker thread joins them (no copy on the loop).
+        chunks = []
+        filled = 0
         async for chunk in resilient_read(driver, key, offset=offset, length=length,
                                           options=options):
-            data += chunk
-        if len(data) != length:
+            chunks.append(chunk)
+            filled += len(chunk)
+        if filled != length:
             raise IntegrityError(
-                f"{driver.describe(key)}: range at {offset} returned {len(data)} bytes, "
+                f"{driver.describe(key)}: range at {offset} returned {filled} bytes, "
                 f"expected {length} (the object changed during the download)"
             )
         if progress is not None:
             progress.add(length)  # a window read again counts again: these are bytes moved
-        return bytes(data)
+        return chunks
 
     def work(port: LoopPort) -> None:
-        ranged = RangedFile(lambda offset, length: port.call(read_range, offset, length),
+        ranged = RangedFile(lambda offset, length: b"".join(port.call(read_range, offset,
+                                                                      length)),
                             before.size, name=driver.describe(key), window=WINDOW)
 
         def before_commit() -> None:

@@ -109,10 +109,12 @@ class SaveObserver:
             self._telemetry.artifact_started(artifact, self._records.get(artifact), event.size)
         elif name == "upload.part.complete":
             self._parts[artifact] = self._parts.get(artifact, 0) + 1
-            log.debug("artifact %r part %s stored (%d bytes, key %r)", artifact, event.part,
-                      event.bytes, event.key,
-                      extra=self._fields(artifact, name, event.key, part=event.part,
-                                         bytes=event.bytes, transferred=event.transferred))
+            if log.isEnabledFor(logging.DEBUG):  # its fields are built only when shown
+                    log.debug("artifact %r part %s stored (%d bytes, key %r)", artifact,
+                          event.part, event.bytes, event.key,
+                          extra=self._fields(artifact, name, event.key, part=event.part,
+                                             bytes=event.bytes,
+                                             transferred=event.transferred))
             self._telemetry.part_done(artifact, event)
         elif name == "upload.retry":
             self._retries[artifact] = self._retries.get(artifact, 0) + 1

@@ -49,6 +49,14 @@ class StoredObject:
     crc32c: str
 
 
+#: Copies of at least this many bytes run in a worker thread, not on the event loop.
+_THREAD_COPY = 256 * 1024
+
+
+def _prefix(buffer: bytearray, n: int) -> bytes:
+    return bytes(memoryview(buffer)[:n])
+
+
 def _retryable(exc: Exception) -> bool:
     return isinstance(exc, TransientBackendError)
 
@@ -275,11 +283,19 @@ class UploadEngine:
         buffer = await self.budget.acquire_buffer(size)
         try:
             n = await source.read_into(buffer)
+            # A short (last) part is copied out so drivers always get a whole buffer: one
+            # copy, in a worker thread when it is large (a part copied on the loop stalls
+            # it for milliseconds).
+            if n == size:
+                data: bytes | bytearray = buffer
+            elif n >= _THREAD_COPY:
+                data = await anyio.to_thread.run_sync(_prefix, buffer, n)
+            else:
+                data = _prefix(buffer, n)
         except BaseException:
             self.budget.release_buffer(buffer)
             raise
-        # A short (last) part is copied out so drivers always get a whole buffer.
-        return _Read(buffer=buffer, data=buffer if n == size else bytes(buffer[:n]))
+        return _Read(buffer=buffer, data=data)
 
     async def _put(
         self,

@@ -102,3 +102,22 @@ async def test_a_save_keeps_only_the_artifacts_in_flight_as_tasks(
     urls = [r.location.url for r in reported[0].records]
     assert urls == [driver.describe(r.location.key) for r in reported[0].records]
     assert [r.location.url for r in result.records] == urls
+
+
+async def test_a_short_last_part_is_copied_in_a_worker_thread(
+        tmp_path: Path, memory_store_name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The copy of a large short last part (here 512 KiB of a 1 MiB buffer) is made off the
+    loop; the object is byte-identical."""
+    data = bytes(range(256)) * (10 * 4096 + 2048)  # 10.5 MiB: parts of 1 MiB, the last short
+    (tmp_path / "f").write_bytes(data)
+    calls = thread_calls(monkeypatch)
+    options = aa.TransferOptions(part_size=1024 * 1024, resume=False)
+    async with aa.Artifacts(config(memory_store_name), options=options) as arts:
+        result = await arts.save_outputs(
+            [aa.OutputArtifact(name="f", path=tmp_path / "f", archive=aa.Archive.none())],
+            context=CTX)
+    result.raise_for_errors()
+    assert calls.count("_prefix") == 1
+    stored, _, _ = MemoryDriver.get_store(memory_store_name).objects[
+        result.records[0].location.key]
+    assert stored == data
