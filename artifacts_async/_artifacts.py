@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 from collections.abc import (
-    AsyncGenerator,
     AsyncIterable,
     AsyncIterator,
     Callable,
@@ -18,11 +17,9 @@ from types import TracebackType
 from typing import final
 
 import anyio
-import attrs
 
 from ._budget import TransferBudget
 from ._config import RepositoryConfig
-from ._download import download
 from ._events import (
     CompleteCallback,
     CompleteDetails,
@@ -34,7 +31,6 @@ from ._events import (
 )
 from ._exceptions import (
     ArtifactError,
-    ArtifactNotFoundError,
     ConfigurationError,
     MissingInputError,
     TransferError,
@@ -42,14 +38,14 @@ from ._exceptions import (
 from ._gc import GCEvent, GCReport, collect_garbage, sweep_orphans
 from ._journal import Journal, default_state_dir
 from ._ledger import Ledger
-from ._load_events import load_progress
+from ._loads import load_all, progressed_stream
 from ._observe import SaveObserver, check_progress_callback
 from ._options import TransferOptions
 from ._outcomes import as_artifact_error, in_spec_order
 from ._planning import plan_inputs, plan_outputs
-from ._reads import verified_stream
 from ._records import ArtifactRecord, ArtifactStatus
 from ._registry import create_driver
+from ._results import LoadResult, SaveResult, describe_error
 from ._sources import Source, StreamSource
 from ._specs import Archive, Context, GCStrategy, InputArtifact, OutputArtifact
 from ._telemetry import count_gc, trace_driver, traced
@@ -61,42 +57,6 @@ __all__ = ["Artifacts", "LoadResult", "SaveResult"]
 
 #: Saves of up to this many artifacts are planned on the event loop (under ~10 ms).
 _PLAN_INLINE = 64
-
-
-@final
-@attrs.frozen(kw_only=True)
-class SaveResult:
-    """The final records of a save, in the order of the specs, and each failure's error."""
-
-    records: Sequence[ArtifactRecord]
-    # In the order of the specs, whatever order the transfers ended in.
-    errors: Mapping[str, ArtifactError]
-    peak_parts_in_flight: int = 0
-    peak_buffered_bytes: int = 0
-
-    @property
-    def ok(self) -> bool:
-        """True when no artifact failed (skipped optional ones are fine)."""
-        return not self.errors
-
-    def raise_for_errors(self) -> None:
-        """Raise the error of the first failed artifact, in the order of the specs."""
-        for error in self.errors.values():
-            raise error
-
-
-@final
-@attrs.frozen(kw_only=True)
-class LoadResult:
-    """The records read, the names skipped (optional and absent), and errors by name."""
-
-    records: Sequence[ArtifactRecord]
-    skipped: Sequence[str]
-    errors: Mapping[str, ArtifactError]
-
-
-def _describe(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"
 
 
 @final
@@ -252,7 +212,7 @@ class Artifacts:
             # The one place `upload.failed` is emitted, whatever stage failed.
             if on_progress is not None:
                 on_progress(ProgressEvent(name="upload.failed", artifact=name,
-                                          key=record.location.key, error=_describe(exc)))
+                                          key=record.location.key, error=describe_error(exc)))
 
         async def save_one(index: int, spec: OutputArtifact) -> None:
             record = planned[index]
@@ -266,13 +226,13 @@ class Artifacts:
                         return
                     errors[spec.name] = exc
                     final[index] = with_record_fields(record, status=ArtifactStatus.FAILED,
-                                                      error=_describe(exc))
+                                                      error=describe_error(exc))
                     failed(spec.name, record, exc)
                 except Exception as exc:  # one artifact's failure, whatever its kind
                     error = as_artifact_error(exc, f"artifact {spec.name!r}")
                     errors[spec.name] = error
                     final[index] = with_record_fields(record, status=ArtifactStatus.FAILED,
-                                                      error=_describe(error))
+                                                      error=describe_error(error))
                     failed(spec.name, record, error)
             finally:
                 slots.release()
@@ -371,7 +331,7 @@ class Artifacts:
         except (ArtifactError, OSError) as exc:
             if on_progress is not None:
                 on_progress(ProgressEvent(name="upload.failed", artifact=name,
-                                          key=record.location.key, error=_describe(exc)))
+                                          key=record.location.key, error=describe_error(exc)))
             if isinstance(exc, ArtifactError):
                 raise
             raise TransferError(f"artifact {name!r}: {exc}") from exc
@@ -429,45 +389,15 @@ class Artifacts:
         """
         check_progress_callback(on_progress)
         records = await self._located(plan_inputs(inputs, context=context, config=self.config))
-        budget = self._budget or TransferBudget.from_options(self.options)
-        skipped: list[str] = []
-        errors: dict[str, ArtifactError] = {}
-        limiter = anyio.CapacityLimiter(self.options.max_artifacts_in_flight)
-
-        async def load_one(spec: InputArtifact, record: ArtifactRecord) -> None:
-            progress = load_progress(on_progress, spec.name, record.location.key)
-            async with limiter:
-                try:
-                    if record.status is not ArtifactStatus.STORED:
-                        raise MissingInputError(
-                            f"input {spec.name!r}: its record is {record.status.value}, "
-                            "not stored"
-                        )
-                    driver = await self.driver(record.location.repository)
-                    await download(driver, record, spec.path, mode=spec.mode or record.mode,
-                                   verify=spec.verify, options=self.options, budget=budget,
-                                   progress=progress)
-                except Exception as exc:  # one input's failure, whatever its kind
-                    error = as_artifact_error(exc, f"input {spec.name!r}")
-                    if isinstance(error, ArtifactNotFoundError):
-                        missing = MissingInputError(f"input {spec.name!r}: {error}")
-                        missing.__cause__ = error
-                        error = missing
-                    if isinstance(error, MissingInputError) and spec.optional:
-                        skipped.append(spec.name)
-                        return
-                    errors[spec.name] = error
-                    if progress is not None:
-                        progress.failed(error)
-
-        async with anyio.create_task_group() as tg:
-            for spec, record in zip(inputs, records, strict=True):
-                tg.start_soon(load_one, spec, record)
-        errors = in_spec_order(errors, [spec.name for spec in inputs])
+        skipped, errors = await load_all(
+            inputs, records, driver_for=self.driver, options=self.options,
+            budget=self._budget or TransferBudget.from_options(self.options),
+            on_progress=on_progress,
+        )
         if raise_on_error:
             for error in errors.values():
                 raise error
-        return LoadResult(records=records, skipped=sorted(skipped), errors=errors)
+        return LoadResult(records=records, skipped=skipped, errors=errors)
 
     async def open_stream(
         self,
@@ -485,40 +415,10 @@ class Artifacts:
         Prefer `stream()`: it closes the download at a known point when you stop early.
         """
         driver = await self.driver(record.location.repository)
-        async for chunk in self._progressed(driver, record, offset=offset, length=length,
-                                            verify=verify, on_progress=on_progress):
+        async for chunk in progressed_stream(driver, record, offset=offset, length=length,
+                                             verify=verify, options=self.options,
+                                             on_progress=on_progress):
             yield chunk
-
-    async def _progressed(
-        self,
-        driver: Driver,
-        record: ArtifactRecord,
-        *,
-        offset: int,
-        length: int | None,
-        verify: bool,
-        on_progress: ProgressCallback | None,
-    ) -> AsyncGenerator[bytes, None]:
-        """`verified_stream` with the `download.*` events of `on_progress`."""
-        check_progress_callback(on_progress)
-        progress = load_progress(on_progress, record.name, record.location.key)
-        chunks = verified_stream(driver, record, offset=offset, length=length, verify=verify,
-                                 options=self.options, progress=progress)
-        if progress is None:
-            async with aclosing(chunks):
-                async for chunk in chunks:
-                    yield chunk
-            return
-        whole = record.size - offset if record.size is not None and length is None else None
-        progress.started(length if length is not None else whole)
-        try:
-            async with aclosing(chunks):
-                async for chunk in chunks:
-                    yield chunk
-        except Exception as exc:
-            progress.failed(exc)
-            raise
-        progress.complete()
 
     @asynccontextmanager
     async def stream(
@@ -544,8 +444,8 @@ class Artifacts:
         `on_progress` receives the `download.*` events, as for `load_inputs`.
         """
         driver = await self.driver(record.location.repository)
-        chunks = self._progressed(driver, record, offset=offset, length=length, verify=verify,
-                                  on_progress=on_progress)
+        chunks = progressed_stream(driver, record, offset=offset, length=length,
+                                   verify=verify, options=self.options, on_progress=on_progress)
         async with aclosing(chunks):
             yield chunks
 
