@@ -41,11 +41,14 @@ async def call_with_retries(
     """
 
     async def attempt() -> T:
-        with anyio.CancelScope(shield=then is not None):
+        if then is None:  # the common case: no shield scope to build
+            with options.deadline(nbytes, what):
+                return await fn()
+            raise AssertionError("unreachable")  # pragma: no cover - a deadline never swallows
+        with anyio.CancelScope(shield=True):
             with options.deadline(nbytes, what):
                 result = await fn()
-            if then is not None:
-                await then(result)
+            await then(result)
             return result
         raise AssertionError("unreachable")  # pragma: no cover - a deadline never swallows
 
