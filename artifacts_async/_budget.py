@@ -73,6 +73,13 @@ class TransferBudget:
                 self.release_bytes(n)
             raise
 
+    def try_acquire_bytes(self, n: int) -> bool:
+        """Take `n` bytes if they are free now and nobody waits (no checkpoint)."""
+        if self._waiters or self._free < n:
+            return False
+        self._take(n)
+        return True
+
     def _take(self, n: int) -> None:
         self._free -= n
         self.peak_bytes = max(self.peak_bytes, self.held_bytes)

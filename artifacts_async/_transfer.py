@@ -238,17 +238,22 @@ class UploadEngine:
     ) -> StoredObject:
         """Upload the file or directory at `path`, stored as `archive`; as `upload`.
 
-        The small-file path: a file of at most `small_file_limit` bytes is opened, read,
-        checked unchanged and checksummed in one worker-thread call, into a buffer of its
-        own size (never pooled), and sent in one request. The bytes are taken from the
-        budget before the call (the limit) and the unused rest given back after it.
+        The small-file path: a file that goes in one request (up to the single-put
+        threshold) is opened, read, checked unchanged and checksummed in one worker-thread
+        call, into a buffer of its own size (never pooled), and sent in one request. The
+        bytes are taken from the budget before the call and the unused rest given back
+        after it: the whole threshold when that much is free at once, else only
+        `SMALL_FILE` (1 MiB), so that a busy budget is never waited on for bytes a small
+        file does not need; a larger file then takes a second hop to be read.
         """
         if archive.kind is not ArchiveKind.NONE:
             async with open_source(path, archive) as source:
                 return await self.upload(driver, key, source, artifact=artifact,
                                          metadata=metadata)
-        limit = self.small_file_limit(driver)
-        await self.budget.acquire_bytes(limit)
+        limit = self.one_hop_limit(driver)
+        if not self.budget.try_acquire_bytes(limit):
+            limit = min(limit, SMALL_FILE)
+            await self.budget.acquire_bytes(limit)
         try:
             opened = await open_or_load(path, limit=limit, kinds=driver.limits.checksums)
         except BaseException:
@@ -273,10 +278,11 @@ class UploadEngine:
         self._emit("upload.complete", artifact, key, transferred=stored.size, size=stored.size)
         return stored
 
-    def small_file_limit(self, driver: Driver) -> int:
-        """The largest file `upload_path` reads in the same thread hop that opens it."""
+    def one_hop_limit(self, driver: Driver) -> int:
+        """The largest file `upload_path` may read in the thread hop that opens it: the
+        single-put threshold, at most an eighth of the budget."""
         threshold = min(self.options.single_put_threshold, driver.limits.max_single_put)
-        return max(1, min(SMALL_FILE, threshold, self.budget.max_bytes // 16))
+        return max(1, min(threshold, self.budget.max_bytes // 8))
 
     async def _read(self, source: Source, size: int) -> _Read:
         """Read up to `size` bytes into a buffer taken from the budget."""
