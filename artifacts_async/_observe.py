@@ -125,19 +125,23 @@ class SaveObserver:
             self._telemetry.retry(artifact)
         elif name in ("upload.complete", "upload.failed"):
             seconds = time.monotonic() - self._started.pop(artifact, time.monotonic())
-            fields = self._fields(artifact, "artifact.stored" if name == "upload.complete"
-                                  else "artifact.failed", event.key,
-                                  seconds=round(seconds, 3), parts=self._parts.get(artifact, 0),
-                                  retries=self._retries.get(artifact, 0))
-            if name == "upload.complete":
-                fields["size"] = event.size
-                log.info("artifact %r stored: %s bytes in %.2f s", artifact, event.size,
-                         seconds, extra=fields)
-                self._telemetry.artifact_ended(artifact, size=event.size, error=None)
-            else:
-                reason = event.error or ""
-                if not self._keys and event.key:
-                    reason = reason.replace(event.key, "<key>")
-                fields["reason"] = reason
-                log.warning("artifact %r failed: %s", artifact, reason, extra=fields)
-                self._telemetry.artifact_ended(artifact, size=None, error=event.error)
+            stored = name == "upload.complete"
+            # The structured fields are built only for a line that is shown.
+            if log.isEnabledFor(logging.INFO if stored else logging.WARNING):
+                fields = self._fields(artifact, "artifact.stored" if stored
+                                      else "artifact.failed", event.key,
+                                      seconds=round(seconds, 3),
+                                      parts=self._parts.get(artifact, 0),
+                                      retries=self._retries.get(artifact, 0))
+                if stored:
+                    fields["size"] = event.size
+                    log.info("artifact %r stored: %s bytes in %.2f s", artifact, event.size,
+                             seconds, extra=fields)
+                else:
+                    reason = event.error or ""
+                    if not self._keys and event.key:
+                        reason = reason.replace(event.key, "<key>")
+                    fields["reason"] = reason
+                    log.warning("artifact %r failed: %s", artifact, reason, extra=fields)
+            self._telemetry.artifact_ended(artifact, size=event.size if stored else None,
+                                           error=None if stored else event.error)
