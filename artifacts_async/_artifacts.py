@@ -204,9 +204,6 @@ class Artifacts:
         engine = self._engine(on_progress)
         final: list[ArtifactRecord] = list(planned)
         errors: dict[str, ArtifactError] = {}
-        # Taken before each artifact's task starts, given back when it ends: at most
-        # `max_artifacts_in_flight` tasks exist, however many artifacts the save has.
-        slots = anyio.Semaphore(self.options.max_artifacts_in_flight)
 
         def failed(name: str, record: ArtifactRecord, exc: BaseException) -> None:
             # The one place `upload.failed` is emitted, whatever stage failed.
@@ -217,30 +214,35 @@ class Artifacts:
         async def save_one(index: int, spec: OutputArtifact) -> None:
             record = planned[index]
             try:
-                try:
-                    final[index] = await self._save(engine, spec, record, None)
-                except MissingInputError as exc:
-                    if spec.optional:
-                        final[index] = with_record_fields(
-                            record, status=ArtifactStatus.SKIPPED, error=str(exc))
-                        return
-                    errors[spec.name] = exc
-                    final[index] = with_record_fields(record, status=ArtifactStatus.FAILED,
-                                                      error=describe_error(exc))
-                    failed(spec.name, record, exc)
-                except Exception as exc:  # one artifact's failure, whatever its kind
-                    error = as_artifact_error(exc, f"artifact {spec.name!r}")
-                    errors[spec.name] = error
-                    final[index] = with_record_fields(record, status=ArtifactStatus.FAILED,
-                                                      error=describe_error(error))
-                    failed(spec.name, record, error)
-            finally:
-                slots.release()
+                final[index] = await self._save(engine, spec, record, None)
+            except MissingInputError as exc:
+                if spec.optional:
+                    final[index] = with_record_fields(
+                        record, status=ArtifactStatus.SKIPPED, error=str(exc))
+                    return
+                errors[spec.name] = exc
+                final[index] = with_record_fields(record, status=ArtifactStatus.FAILED,
+                                                  error=describe_error(exc))
+                failed(spec.name, record, exc)
+            except Exception as exc:  # one artifact's failure, whatever its kind
+                error = as_artifact_error(exc, f"artifact {spec.name!r}")
+                errors[spec.name] = error
+                final[index] = with_record_fields(record, status=ArtifactStatus.FAILED,
+                                                  error=describe_error(error))
+                failed(spec.name, record, error)
+
+        # `max_artifacts_in_flight` workers take the artifacts in the order of the specs
+        # from one shared iterator (taken between awaits, so each exactly once): that many
+        # tasks exist however many artifacts the save has, and none is created per file.
+        pending = iter(enumerate(outputs))
+
+        async def worker() -> None:
+            for index, spec in pending:
+                await save_one(index, spec)
 
         async with anyio.create_task_group() as tg:
-            for index, spec in enumerate(outputs):
-                await slots.acquire()
-                tg.start_soon(save_one, index, spec)
+            for _ in range(min(self.options.max_artifacts_in_flight, len(outputs))):
+                tg.start_soon(worker)
         await call(on_complete, CompleteDetails(records=final))
         return SaveResult(
             records=final,
