@@ -37,36 +37,42 @@ async def load_all(
     and each failed input's error, in the order of `inputs`."""
     skipped: list[str] = []
     errors: dict[str, ArtifactError] = {}
-    limiter = anyio.CapacityLimiter(options.max_artifacts_in_flight)
 
     async def load_one(spec: InputArtifact, record: ArtifactRecord) -> None:
         progress = load_progress(on_progress, spec.name, record.location.key)
-        async with limiter:
-            try:
-                if record.status is not ArtifactStatus.STORED:
-                    raise MissingInputError(
-                        f"input {spec.name!r}: its record is {record.status.value}, not stored"
-                    )
-                driver = await driver_for(record.location.repository)
-                await download(driver, record, spec.path, mode=spec.mode or record.mode,
-                               verify=spec.verify, options=options, budget=budget,
-                               progress=progress)
-            except Exception as exc:  # one input's failure, whatever its kind
-                error = as_artifact_error(exc, f"input {spec.name!r}")
-                if isinstance(error, ArtifactNotFoundError):
-                    missing = MissingInputError(f"input {spec.name!r}: {error}")
-                    missing.__cause__ = error
-                    error = missing
-                if isinstance(error, MissingInputError) and spec.optional:
-                    skipped.append(spec.name)
-                    return
-                errors[spec.name] = error
-                if progress is not None:
-                    progress.failed(error)
+        try:
+            if record.status is not ArtifactStatus.STORED:
+                raise MissingInputError(
+                    f"input {spec.name!r}: its record is {record.status.value}, not stored"
+                )
+            driver = await driver_for(record.location.repository)
+            await download(driver, record, spec.path, mode=spec.mode or record.mode,
+                           verify=spec.verify, options=options, budget=budget,
+                           progress=progress)
+        except Exception as exc:  # one input's failure, whatever its kind
+            error = as_artifact_error(exc, f"input {spec.name!r}")
+            if isinstance(error, ArtifactNotFoundError):
+                missing = MissingInputError(f"input {spec.name!r}: {error}")
+                missing.__cause__ = error
+                error = missing
+            if isinstance(error, MissingInputError) and spec.optional:
+                skipped.append(spec.name)
+                return
+            errors[spec.name] = error
+            if progress is not None:
+                progress.failed(error)
+
+    # As for saves: that many workers take the inputs in order from one shared iterator,
+    # rather than one task per input waiting on a limiter.
+    pending = zip(inputs, records, strict=True)
+
+    async def worker() -> None:
+        for spec, record in pending:
+            await load_one(spec, record)
 
     async with anyio.create_task_group() as tg:
-        for spec, record in zip(inputs, records, strict=True):
-            tg.start_soon(load_one, spec, record)
+        for _ in range(min(options.max_artifacts_in_flight, len(inputs))):
+            tg.start_soon(worker)
     return sorted(skipped), in_spec_order(errors, [spec.name for spec in inputs])
 
 

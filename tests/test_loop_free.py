@@ -121,3 +121,31 @@ async def test_a_short_last_part_is_copied_in_a_worker_thread(
     stored, _, _ = MemoryDriver.get_store(memory_store_name).objects[
         result.records[0].location.key]
     assert stored == data
+
+
+async def test_a_load_keeps_only_the_inputs_in_flight_as_tasks(
+        tmp_path: Path, memory_store_name: str) -> None:
+    """300 inputs, 4 in flight: a few tasks exist at a time, not one per input."""
+    tasks: list[int] = []
+
+    async def hook(method: str, kwargs: dict[str, Any]) -> None:
+        if method == "read":
+            tasks.append(len(asyncio.all_tasks()))
+
+    driver = WrappedDriver(MemoryDriver(name=memory_store_name), hook)
+    outputs = []
+    for i in range(300):
+        path = tmp_path / f"f{i}"
+        path.write_bytes(b"x" * i)
+        outputs.append(aa.OutputArtifact(name=f"a{i}", path=path, archive=aa.Archive.none()))
+    async with aa.Artifacts(config(memory_store_name),
+                            options=aa.TransferOptions(max_artifacts_in_flight=4),
+                            drivers={"m": driver}) as arts:
+        saved = await arts.save_outputs(outputs, context=CTX)
+        result = await arts.load_inputs(
+            [aa.InputArtifact(name=r.name, path=tmp_path / "in" / r.name, record=r)
+             for r in saved.records], context=CTX)
+    assert not result.errors
+    assert len(tasks) == 300
+    assert max(tasks) < 20, max(tasks)
+    assert (tmp_path / "in" / "a299").read_bytes() == b"x" * 299
