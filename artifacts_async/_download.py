@@ -57,7 +57,7 @@ async def _staged(dest: Path, mode: int | None) -> AsyncIterator[Path]:
     """A temporary path beside `dest`, renamed to `dest` (with `mode`) if the block
     succeeds and removed if it fails: nothing half-written is ever at `dest`."""
     await aiofiles.os.makedirs(dest.parent, exist_ok=True)
-    tmp = dest.parent / f".{dest.name}.download-{uuid.uuid4().hex[:12]}"
+    tmp = _tmp_beside(dest)
     try:
         yield tmp
         if mode is not None:
@@ -103,10 +103,53 @@ def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
     return found
 
 
+#: An object of at most this many bytes is held in memory as it arrives and written by
+#: one worker-thread call once it is complete and checked (not one call per chunk).
+SMALL_WRITE = 1024 * 1024
+
+
+def _tmp_beside(dest: Path) -> Path:
+    return dest.parent / f".{dest.name}.download-{uuid.uuid4().hex[:12]}"
+
+
+def _write_whole(dest: Path, chunks: list[bytes], mode: int | None) -> None:
+    """`_staged` in one call, for a small object: write beside `dest`, set `mode`, rename."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _tmp_beside(dest)
+    try:
+        with open(tmp, "wb") as f:
+            f.writelines(chunks)
+        if mode is not None:
+            os.chmod(tmp, mode)
+        os.replace(tmp, dest)
+    except BaseException:
+        _remove(tmp)
+        raise
+
+
 async def _write_file(chunks: AsyncGenerator[bytes, None], dest: Path, mode: int | None) -> None:
-    async with _staged(dest, mode) as tmp, aiofiles.open(tmp, "wb") as f, aclosing(chunks):
+    """Write the verified stream `chunks` to `dest` (staged beside it, renamed at the end).
+
+    The first `SMALL_WRITE` bytes are held as they arrive: an object no larger is written
+    by one worker-thread call after its last chunk (and its checks) came, so a small file
+    costs one thread hop, not one per chunk plus the staging's.
+    """
+    held: list[bytes] = []
+    size = 0
+    async with aclosing(chunks):
         async for chunk in chunks:
-            await f.write(chunk)
+            held.append(chunk)
+            size += len(chunk)
+            if size > SMALL_WRITE:
+                break
+        else:
+            await anyio.to_thread.run_sync(_write_whole, dest, held, mode)
+            return
+        async with _staged(dest, mode) as tmp, aiofiles.open(tmp, "wb") as f:
+            await f.writelines(held)  # one call, in aiofiles' thread
+            held.clear()
+            async for chunk in chunks:
+                await f.write(chunk)
 
 
 _IOV_BATCH = 512  # buffers per pwritev, under IOV_MAX (1024 on Linux)

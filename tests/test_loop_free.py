@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -149,3 +150,30 @@ async def test_a_load_keeps_only_the_inputs_in_flight_as_tasks(
     assert len(tasks) == 300
     assert max(tasks) < 20, max(tasks)
     assert (tmp_path / "in" / "a299").read_bytes() == b"x" * 299
+
+
+async def test_a_small_load_is_written_in_one_thread_hop(
+        tmp_path: Path, memory_store_name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A small object is written (staged, mode set, renamed) by one worker-thread call
+    once it is complete and checked; a larger one streams to its staging file."""
+    small, large = os.urandom(5000), os.urandom(3 * 1024 * 1024)
+    (tmp_path / "small").write_bytes(small)
+    (tmp_path / "large").write_bytes(large)
+    options = aa.TransferOptions(resume=False, parallel_downloads=False)
+    async with aa.Artifacts(config(memory_store_name), options=options) as arts:
+        saved = await arts.save_outputs(
+            [aa.OutputArtifact(name=n, path=tmp_path / n, archive=aa.Archive.none())
+             for n in ("small", "large")], context=CTX)
+        calls = thread_calls(monkeypatch)
+        await arts.load_inputs([aa.InputArtifact(name="small", path=tmp_path / "in" / "s",
+                                                 record=saved.records[0], mode=0o640)],
+                               context=CTX)
+        assert calls == ["_write_whole"]
+        calls.clear()
+        await arts.load_inputs([aa.InputArtifact(name="large", path=tmp_path / "in" / "l",
+                                                 record=saved.records[1])], context=CTX)
+        assert "_write_whole" not in calls
+    assert (tmp_path / "in" / "s").read_bytes() == small
+    assert (tmp_path / "in" / "s").stat().st_mode & 0o777 == 0o640
+    assert (tmp_path / "in" / "l").read_bytes() == large
+    assert sorted(p.name for p in (tmp_path / "in").iterdir()) == ["l", "s"]  # no staging left
