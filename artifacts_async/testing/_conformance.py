@@ -71,8 +71,9 @@ LAZY_LIMIT = LAZY_SIZE // 2
 class DriverConformance:
     """Subclass in a test module and provide an async `driver` fixture yielding a fresh,
     empty driver. Set `verifies_checksums = False` when the test server never rejects a
-    wrong checksum (moto for S3): the checksum-rejection test is then not collected at
-    all (rather than skipped), and the engine's own verification covers that backend.
+    wrong checksum (moto for S3), or the driver declares no per-part checksum (local:
+    nothing is in transit): the checksum-rejection test is then not collected at all
+    (rather than skipped), and the engine's own verification covers that backend.
     """
 
     pytestmark = pytest.mark.anyio
@@ -124,15 +125,9 @@ class DriverConformance:
         assert [info.key async for info in driver.list("conf/nothing/")] == []
 
     async def test_bad_checksum_rejected(self, driver: Driver) -> None:
-        """A put or part whose declared checksum does not match the data is an
-        IntegrityError; a driver that declares none stores bodies sent with none."""
+        """A put or part whose checksum does not match the data is an IntegrityError."""
+        assert driver.limits.checksums, "the driver declares no checksum it verifies"
         data = b"payload" * 100
-        if not driver.limits.checksums:
-            # Nothing to verify (the local driver: nothing is in transit); the engine
-            # sends no digest, and the body must be stored all the same.
-            await driver.put("conf/bad", data, checksums=PartChecksums(), metadata={})
-            assert await read_all(driver, "conf/bad") == data
-            return
         with pytest.raises(IntegrityError):
             await driver.put("conf/bad", data, checksums=wrong_checks(driver, data), metadata={})
         with pytest.raises(ArtifactNotFoundError):
