@@ -47,6 +47,7 @@ from ..abc import (
     ObjectInfo,
     PartChecksums,
     PendingUpload,
+    SettingsReader,
     UploadedPart,
     limits_from_settings,
     resolve_range,
@@ -59,6 +60,12 @@ _STATE = ".artifacts-async"
 # One worker-thread call reads this much: a range of the default part size is one call.
 _READ_BLOCK = 8 * 1024 * 1024
 _TMP_PREFIX = "tmp:"
+
+
+def default_threads() -> int:
+    """The local driver's default number of worker threads copying bytes: the cores, at
+    least 2."""
+    return max(2, os.cpu_count() or 2)
 
 
 def _write_all(fd: int, data: bytes | bytearray, offset: int) -> None:
@@ -92,19 +99,28 @@ class LocalDriver:
         delete_batch_size=1000,
     )
 
-    def __init__(self, root: str | os.PathLike[str], *, limits: DriverLimits | None = None) -> None:
+    def __init__(self, root: str | os.PathLike[str], *, limits: DriverLimits | None = None,
+                 threads: int | None = None) -> None:
         self.root = Path(root).absolute()
         self._state = self.root / _STATE
         self._sidecars = MetadataSidecars(self._state)
         self._limits = limits or self.DEFAULT_LIMITS
+        # Copying bytes to and from files is bound by the cores and the memory bus: more
+        # worker threads than cores at once only contend for the GIL and for the cores,
+        # and the event loop waits behind them (docs/benchmarks.md, "Local driver").
+        self._copiers = anyio.CapacityLimiter(threads or default_threads())
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any]) -> Self:
-        """Settings: `root` (a directory, created if missing), and optional limits."""
+        """Settings: `root` (a directory, created if missing), optional limits, and
+        `threads`: how many worker threads copy bytes at once (default: the cores, at
+        least 2)."""
         root = settings.get("root")
         if not isinstance(root, str | os.PathLike) or not str(root):
             raise ConfigurationError("local driver: set 'root' to a directory path")
-        return cls(root, limits=limits_from_settings(cls.DEFAULT_LIMITS, settings))
+        threads = SettingsReader(settings, driver="local").count("threads", default_threads())
+        return cls(root, limits=limits_from_settings(cls.DEFAULT_LIMITS, settings),
+                   threads=threads)
 
     @property
     def limits(self) -> DriverLimits:
@@ -161,7 +177,7 @@ class LocalDriver:
             return self._info(key, path.stat(), {}, metadata)
 
         try:
-            return await anyio.to_thread.run_sync(write)
+            return await anyio.to_thread.run_sync(write, limiter=self._copiers)
         except OSError as exc:
             raise _translate(exc, self.describe(key)) from exc
 
@@ -228,7 +244,7 @@ class LocalDriver:
             return UploadedPart(number=number, size=len(data))
 
         try:
-            return await anyio.to_thread.run_sync(write)
+            return await anyio.to_thread.run_sync(write, limiter=self._copiers)
         except OSError as exc:
             raise _translate(exc, self.describe(key)) from exc
 
@@ -360,7 +376,7 @@ class LocalDriver:
             # of the default part size is read in one call.
             while start < end:
                 chunk = await anyio.to_thread.run_sync(
-                    os.pread, fd, min(_READ_BLOCK, end - start), start
+                    os.pread, fd, min(_READ_BLOCK, end - start), start, limiter=self._copiers
                 )
                 if not chunk:
                     break
