@@ -10,7 +10,7 @@ import crc32c as google_crc32c
 import pytest
 
 import artifacts_async as aa
-from artifacts_async import BackendError
+from artifacts_async import BackendError, ConfigurationError
 from artifacts_async._drivers._local import LocalDriver
 from artifacts_async.abc import PartChecksums, _helpers
 
@@ -79,3 +79,13 @@ async def test_read_of_a_directory_is_a_backend_error(tmp_path: Path) -> None:
     for length in (None, 0):
         with pytest.raises(BackendError, match="is a directory"):
             [c async for c in driver.read("dir", length=length)]
+
+
+def test_threads_setting(tmp_path: Path) -> None:
+    """`threads` bounds the worker threads that copy bytes; it must be a positive integer."""
+    driver = LocalDriver.from_settings({"root": str(tmp_path), "threads": 3})
+    assert driver._copiers.total_tokens == 3
+    assert LocalDriver(tmp_path)._copiers.total_tokens >= 2
+    for bad in (0, -1, "2", True):
+        with pytest.raises(ConfigurationError, match="local driver: 'threads'"):
+            LocalDriver.from_settings({"root": str(tmp_path), "threads": bad})
