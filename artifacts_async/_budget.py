@@ -9,7 +9,6 @@ from typing import final
 
 import anyio
 import anyio.lowlevel
-import anyio.to_thread
 
 from ._options import TransferOptions
 
@@ -113,9 +112,7 @@ class TransferBudget:
             if not buffers:
                 del self._free_buffers[size]
         self._pooled += n
-        # A new part buffer is zero-filled page by page (8 MiB by default, milliseconds):
-        # in a worker thread, not on the event loop.
-        return await anyio.to_thread.run_sync(bytearray, n)
+        return bytearray(n)
 
     def release_buffer(self, buffer: bytearray) -> None:
         """Return a buffer from `acquire_buffer` (its bytes go back to the budget)."""
