@@ -6,11 +6,11 @@ import os
 from pathlib import Path
 from types import SimpleNamespace
 
-import crc32c as google_crc32c
+import crc32c as crc32c_package
 import pytest
 
 import artifacts_async as aa
-from artifacts_async import BackendError, ConfigurationError
+from artifacts_async import BackendError, ConfigurationError, _download
 from artifacts_async._drivers._local import LocalDriver
 from artifacts_async.abc import PartChecksums, _helpers
 
@@ -27,7 +27,7 @@ def checksummed(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
     def counting(data: bytes | bytearray | memoryview, value: int = 0) -> int:
         sizes.append(len(data))
-        return int(google_crc32c.crc32c(data, value))
+        return int(crc32c_package.crc32c(data, value))
 
     monkeypatch.setattr(_helpers, "_crc32c", SimpleNamespace(crc32c=counting))
     return sizes
@@ -55,7 +55,7 @@ async def test_each_byte_checksummed_once(tmp_path: Path, checksummed: list[int]
         assert not loaded.errors
     assert (tmp_path / "out.bin").read_bytes() == data
     assert sum(checksummed) == len(data)
-    assert saved.records[0].checksum == f"crc32c:{google_crc32c.crc32c(data):08x}"
+    assert saved.records[0].checksum == f"crc32c:{crc32c_package.crc32c(data):08x}"
 
 
 async def test_range_read_in_one_chunk(tmp_path: Path) -> None:
@@ -89,3 +89,38 @@ def test_threads_setting(tmp_path: Path) -> None:
     for bad in (0, -1, "2", True):
         with pytest.raises(ConfigurationError, match="local driver: 'threads'"):
             LocalDriver.from_settings({"root": str(tmp_path), "threads": bad})
+
+
+async def test_range_keeps_its_slot_while_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each range of a parallel load is written while it holds an in-flight slot, so at
+    most `max_parts_in_flight` ranges use worker threads at once."""
+    config = aa.RepositoryConfig.from_dict(
+        {"repositories": {"local": {"driver": "local", "root": str(tmp_path / "store")}}})
+    data = os.urandom(6 * MiB + 5)
+    (tmp_path / "big.bin").write_bytes(data)
+    options = aa.TransferOptions(state_dir=tmp_path / "state", part_size=MiB,
+                                 single_put_threshold=MiB, max_parts_in_flight=3)
+    budget = aa.TransferBudget.from_options(options)
+    seen: list[int] = []
+    write_at = _download._write_at
+
+    def watched(fd: int, chunks: list[bytes], offset: int) -> int:
+        seen.append(budget.in_flight)
+        return write_at(fd, chunks, offset)
+
+    monkeypatch.setattr(_download, "_write_at", watched)
+    async with aa.Artifacts(config, options=options, budget=budget) as artifacts:
+        saved = await artifacts.save_outputs(
+            [aa.OutputArtifact(name="big", path=tmp_path / "big.bin", key="k/big.bin",
+                               repository="local", archive=aa.Archive.none())], context=CTX)
+        saved.raise_for_errors()
+        loaded = await artifacts.load_inputs(
+            [aa.InputArtifact(name="big", path=tmp_path / "out.bin", record=saved.records[0])],
+            context=CTX)
+    assert not loaded.errors
+    assert (tmp_path / "out.bin").read_bytes() == data
+    assert len(seen) == 7
+    assert min(seen) >= 1
+    assert max(seen) <= 3
