@@ -112,7 +112,10 @@ _IOV_BATCH = 512  # buffers per pwritev, under IOV_MAX (1024 on Linux)
 
 
 def _write_at(fd: int, chunks: list[bytes], offset: int) -> int:
-    """Write `chunks` one after the other at `offset` of `fd`; return their CRC32C."""
+    """Write `chunks` one after the other at `offset` of `fd`; return their CRC32C.
+
+    Empties `chunks`: their memory is freed here, in the worker thread, not on the loop.
+    """
     crc = 0
     for start in range(0, len(chunks), _IOV_BATCH):
         batch = chunks[start : start + _IOV_BATCH]
@@ -125,6 +128,7 @@ def _write_at(fd: int, chunks: list[bytes], offset: int) -> int:
         offset += want
         for chunk in batch:
             crc = crc32c(chunk, crc)
+    chunks.clear()
     return crc
 
 
@@ -156,23 +160,22 @@ async def _parallel_file(
 
         async def fetch(offset: int, length: int) -> None:
             # The chunks are kept as they arrive (no copy on the event loop) and written
-            # at their offset by one worker-thread call, which also computes their CRC32C:
-            # one copy per byte, by the kernel.
+            # at their offset by one worker-thread call, which also computes their CRC32C
+            # and frees them: one copy per byte, by the kernel. The range holds its slot
+            # until written, so at most `max_parts` ranges use threads at once.
             try:
-                chunks: list[bytes] = []
-                filled = 0
                 async with budget.part_slot():
-                    async for chunk in resilient_read(driver, key, offset=offset,
-                                                      length=length, options=options):
-                        chunks.append(chunk)
-                        filled += len(chunk)
-                if filled != length:
-                    raise IntegrityError(
-                        f"{driver.describe(key)}: range at {offset} returned {filled} bytes, "
-                        f"expected {length} (the object changed during the download)"
-                    )
-                crcs[offset] = (await anyio.to_thread.run_sync(_write_at, fd, chunks, offset),
-                                length)
+                    # A comprehension: no variable of this frame keeps the last chunk.
+                    chunks = [chunk async for chunk in resilient_read(
+                        driver, key, offset=offset, length=length, options=options)]
+                    filled = sum(len(chunk) for chunk in chunks)
+                    if filled != length:
+                        raise IntegrityError(
+                            f"{driver.describe(key)}: range at {offset} returned {filled} "
+                            f"bytes, expected {length} (the object changed during the download)"
+                        )
+                    crc = await anyio.to_thread.run_sync(_write_at, fd, chunks, offset)
+                crcs[offset] = (crc, length)
             finally:
                 budget.release_bytes(length)
 

@@ -71,8 +71,9 @@ LAZY_LIMIT = LAZY_SIZE // 2
 class DriverConformance:
     """Subclass in a test module and provide an async `driver` fixture yielding a fresh,
     empty driver. Set `verifies_checksums = False` when the test server never rejects a
-    wrong checksum (moto for S3): the checksum-rejection test is then not collected at
-    all (rather than skipped), and the engine's own verification covers that backend.
+    wrong checksum (moto for S3), or the driver declares no per-part checksum (local:
+    nothing is in transit): the checksum-rejection test is then not collected at all
+    (rather than skipped), and the engine's own verification covers that backend.
     """
 
     pytestmark = pytest.mark.anyio
