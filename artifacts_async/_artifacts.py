@@ -14,6 +14,7 @@ import attrs
 
 from ._budget import TransferBudget
 from ._config import RepositoryConfig
+from ._dirsave import mark_directories, save_directory
 from ._download import download
 from ._events import (
     CompleteCallback,
@@ -202,7 +203,9 @@ class Artifacts:
         """
         observer = SaveObserver(on_progress)  # logs and traces; refuses an async on_progress
         on_progress = observer
-        planned = await self._located(await self._plan(outputs, context))
+        planned = await self._located(
+            await mark_directories(outputs, await self._plan(outputs, context))
+        )
         on_complete = observer.begin(planned, on_complete)
         await call(on_report, ReportDetails(records=planned))
         engine = self._engine(on_progress)
@@ -222,8 +225,11 @@ class Artifacts:
             record = planned[index]
             try:
                 try:
-                    source = open_source(spec.path, record.archive)
-                    final[index] = await self._save(engine, spec, record, source)
+                    if record.directory:
+                        final[index] = await self._save_directory(engine, spec, record)
+                    else:
+                        source = open_source(spec.path, record.archive)
+                        final[index] = await self._save(engine, spec, record, source)
                 except MissingInputError as exc:
                     if spec.optional:
                         final[index] = attrs.evolve(record, status=ArtifactStatus.SKIPPED,
@@ -357,6 +363,17 @@ class Artifacts:
             size=stored.size,
             checksum=f"crc32c:{stored.crc32c}",
         )
+
+    async def _save_directory(
+        self, engine: UploadEngine, spec: OutputArtifact, record: ArtifactRecord
+    ) -> ArtifactRecord:
+        driver = await self.driver(record.location.repository)
+        metadata = {"artifact": spec.name, "archive": record.archive.kind.value}
+        stored = await save_directory(engine, driver, key=record.location.key, root=spec.path,
+                                      artifact=spec.name, metadata=metadata)
+        # A directory's size is its files' total; its checksum is the manifest's CRC32C.
+        return attrs.evolve(record, status=ArtifactStatus.STORED, size=stored.size,
+                            checksum=f"crc32c:{stored.crc32c}")
 
     @traced("load")
     async def load_inputs(
