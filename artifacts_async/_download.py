@@ -74,9 +74,17 @@ def _remove(path: Path) -> None:
 
 
 async def _write_file(chunks: AsyncGenerator[bytes, None], dest: Path, mode: int | None) -> None:
-    async with _staged(dest, mode) as tmp, aiofiles.open(tmp, "wb") as f, aclosing(chunks):
-        async for chunk in chunks:
-            await f.write(chunk)
+    async with _staged(dest, mode) as tmp, aclosing(chunks):
+        # Shielded: a cancellation while the executor opens the file (one file of a
+        # directory failing cancels the others) would drop the open file unclosed.
+        with anyio.CancelScope(shield=True):
+            f = await aiofiles.open(tmp, "wb")
+        try:
+            async for chunk in chunks:
+                await f.write(chunk)
+        finally:
+            with anyio.CancelScope(shield=True):
+                await f.close()
 
 
 _IOV_BATCH = 512  # buffers per pwritev, under IOV_MAX (1024 on Linux)
