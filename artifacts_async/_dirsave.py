@@ -63,7 +63,7 @@ async def mark_directories(outputs: Sequence[OutputArtifact],
         return look()
     return await anyio.to_thread.run_sync(look)
 #: Files recorded in the journal per transaction (a killed save sends at most these again).
-_JOURNAL_BATCH = 64
+_JOURNAL_BATCH = 32
 
 
 async def list_prefix(driver: Driver, prefix: str, options: TransferOptions) -> list[ObjectInfo]:
