@@ -226,3 +226,22 @@ def test_sigkill_mid_directory_save_then_resume(tmp_path: Path) -> None:
     for path in source.rglob("*.bin"):
         stored = root / "wf/p/tree" / path.relative_to(source)
         assert stored.read_bytes() == path.read_bytes()
+
+
+async def test_argo_archive_none_spelling_stores_a_directory(tmp_path: Path,
+                                                             memory_store_name: str) -> None:
+    """A repository whose default archive is Argo's `{none: {}}` stores a directory output
+    as a directory with archive none (reported as one before the upload)."""
+    config = aa.RepositoryConfig.from_dict({"default": "m", "repositories": {"m": {
+        "driver": "memory", "name": memory_store_name, "archive": {"none": {}}}}})
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "a.txt").write_text("a")
+    reported: list[aa.ArtifactRecord] = []
+    async with aa.Artifacts(config, options=_options(tmp_path)) as arts:
+        result = await arts.save_outputs([aa.OutputArtifact(name="d", path=tmp_path / "d")],
+                                         context=CTX,
+                                         on_report=lambda d: reported.extend(d.records))
+    result.raise_for_errors()
+    assert reported[0].directory
+    assert sorted(MemoryDriver.get_store(memory_store_name).objects) == [
+        f"wf/p/d/{MANIFEST_NAME}", "wf/p/d/a.txt"]
