@@ -23,8 +23,7 @@ import attrs
 
 from ._checksums import crc32c
 from ._exceptions import (
-    ArtifactNotFoundError,
-    IntegrityError,
+    ArtifactError,
     MissingInputError,
     SourceChangedError,
     TransientBackendError,
@@ -99,10 +98,13 @@ async def _known(driver: Driver, key: str, listed: dict[str, ObjectInfo],
     known = {k: info.checksums["crc32c"] for k, info in listed.items()
              if "crc32c" in info.checksums}
     if manifest_key(key) in listed:
+        # An earlier manifest only saves work: one attempt, and any failure (gone since
+        # the listing, damaged, a listing a server cached) means no CRC32C from it.
         try:
-            old = Manifest.parse(await read_object(driver, manifest_key(key), options),
-                                 where=driver.describe(key))
-        except (ArtifactNotFoundError, IntegrityError):
+            with options.deadline(None, f"read of {driver.describe(manifest_key(key))}"):
+                data = b"".join([c async for c in driver.read(manifest_key(key))])
+            old = Manifest.parse(data, where=driver.describe(key))
+        except ArtifactError:
             old = None
         for f in old.files if old is not None else ():
             known.setdefault(f"{key}/{f.path}", f.crc32c)

@@ -144,6 +144,8 @@ def small(args: argparse.Namespace, work: Path) -> tuple[list[str], Runner]:
         )
         many = {**base, "op": "put_many"}
         clients = [("artifacts_async (one artifact per file)", _ours(many, work)),
+                   ("artifacts_async (the directory, archive none)",
+                    _ours({**many, "op": "put_dir", "key": "dir"}, work)),
                    ("artifacts_async (the directory as one tar)",
                     _ours({**many, "op": "put_tar", "key": "many.tar"}, work))]
         clients += [(peer, _peer(peer, many)) for peer in S3_PEERS]
@@ -152,7 +154,8 @@ def small(args: argparse.Namespace, work: Path) -> tuple[list[str], Runner]:
             if isinstance(server, Rclone):
                 root = server.root / BUCKET
                 found = sum(1 for p in root.rglob("*") if p.is_file())
-                expected = 1 if job["op"] == "put_tar" else args.files
+                # A directory with archive none adds its manifest to its files.
+                expected = {"put_tar": 1, "put_dir": args.files + 1}.get(job["op"], args.files)
                 if found != expected:
                     raise RuntimeError(f"{label}: {found} objects stored, not {expected}")
 

@@ -105,8 +105,10 @@ class DirectoryConformance:
             )
             result.raise_for_errors()
             (record,) = result.records
-            assert reported[0].directory and reported[0].status is ArtifactStatus.PLANNED
-            assert record.directory and record.status is ArtifactStatus.STORED
+            assert reported[0].directory
+            assert reported[0].status is ArtifactStatus.PLANNED
+            assert record.directory
+            assert record.status is ArtifactStatus.STORED
             key = record.location.key
             assert await _keys(driver, f"{key}/") == sorted([
                 f"{key}/{MANIFEST_NAME}", f"{key}/a.txt", f"{key}/sub/deeper/c.txt",
