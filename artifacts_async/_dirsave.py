@@ -92,6 +92,11 @@ def _file_crc(path: Path, size: int) -> int | None:
     return crc if seen == size else None
 
 
+def _journal_prefix(driver: Driver, key: str) -> str:
+    """The start of every journal target of a file under `key/` (`describe` of its key)."""
+    return f"{driver.describe(key).rstrip('/')}/"
+
+
 async def _known(driver: Driver, key: str, listed: dict[str, ObjectInfo],
                  journal: Journal | None, options: TransferOptions) -> dict[str, str]:
     """The CRC32C (hex) of each stored object under `key/` whose checksum is known."""
@@ -109,7 +114,7 @@ async def _known(driver: Driver, key: str, listed: dict[str, ObjectInfo],
         for f in old.files if old is not None else ():
             known.setdefault(f"{key}/{f.path}", f.crc32c)
     if journal is not None:
-        recorded_all = await journal.objects(driver.describe(f"{key}/"))
+        recorded_all = await journal.objects(_journal_prefix(driver, key))
         for object_key, info in listed.items():
             recorded = recorded_all.get(driver.describe(object_key))
             if object_key not in known and recorded is not None and recorded[0] == info.size:
@@ -206,7 +211,7 @@ async def save_directory(
                                       metadata={**metadata, "directory": "manifest"})
     if engine.journal is not None:
         with anyio.CancelScope(shield=True):
-            await engine.journal.forget_objects(driver.describe(f"{key}/"))
+            await engine.journal.forget_objects(_journal_prefix(driver, key))
     return StoredObject(size=manifest.size, crc32c=written.crc32c)
 
 
