@@ -14,7 +14,7 @@ import attrs
 
 from ._budget import TransferBudget
 from ._config import RepositoryConfig
-from ._dirsave import mark_directories, save_directory
+from ._dirsave import directory_outputs, mark_directories, save_directory
 from ._download import download
 from ._events import (
     CompleteCallback,
@@ -37,7 +37,7 @@ from ._journal import Journal, default_state_dir
 from ._ledger import Ledger
 from ._observe import SaveObserver
 from ._options import TransferOptions
-from ._outcomes import as_artifact_error, in_spec_order
+from ._outcomes import as_artifact_error, first_error_tasks, in_spec_order
 from ._planning import plan_inputs, plan_outputs
 from ._reads import verified_stream
 from ._records import ArtifactRecord, ArtifactStatus
@@ -177,6 +177,25 @@ class Artifacts:
             functools.partial(plan_outputs, outputs, context=context, config=self.config)
         )
 
+    async def _plan_with_directories(
+        self, outputs: Sequence[OutputArtifact], context: Context
+    ) -> list[ArtifactRecord]:
+        """Plan, and find which outputs are directories stored with archive none: for many
+        outputs the stats run in a second worker thread while the first plans (they
+        release the GIL), so the early report waits for them hardly at all."""
+        if len(outputs) <= _PLAN_INLINE:
+            return mark_directories(await self._plan(outputs, context),
+                                    directory_outputs(outputs))
+        found: list[frozenset[int]] = []
+
+        async def look() -> None:
+            found.append(await anyio.to_thread.run_sync(directory_outputs, outputs))
+
+        async with first_error_tasks() as tg:
+            tg.start_soon(look)
+            records = await self._plan(outputs, context)
+        return mark_directories(records, found[0])
+
     @traced("save")
     async def save_outputs(
         self,
@@ -203,9 +222,7 @@ class Artifacts:
         """
         observer = SaveObserver(on_progress)  # logs and traces; refuses an async on_progress
         on_progress = observer
-        planned = await self._located(
-            await mark_directories(outputs, await self._plan(outputs, context))
-        )
+        planned = await self._located(await self._plan_with_directories(outputs, context))
         on_complete = observer.begin(planned, on_complete)
         await call(on_report, ReportDetails(records=planned))
         engine = self._engine(on_progress)

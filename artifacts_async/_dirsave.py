@@ -38,29 +38,31 @@ from ._specs import Archive, ArchiveKind, OutputArtifact
 from ._transfer import StoredObject, UploadEngine
 from .abc import Driver, ObjectInfo
 
-__all__ = ["list_prefix", "mark_directories", "read_object", "save_directory"]
+__all__ = ["directory_outputs", "list_prefix", "mark_directories", "read_object",
+           "save_directory"]
 
 _BLOCK = 1024 * 1024
-#: Saves with up to this many archive-'none' outputs look at their paths on the loop.
-_STAT_INLINE = 64
 
 
-async def mark_directories(outputs: Sequence[OutputArtifact],
-                           records: list[ArtifactRecord]) -> list[ArtifactRecord]:
-    """`records` with `directory` set for each archive-'none' output whose path is a
-    directory now, so that the early report already says how it will be stored."""
-    wanted = [i for i, r in enumerate(records) if r.archive.kind is ArchiveKind.NONE]
+def directory_outputs(outputs: Sequence[OutputArtifact]) -> frozenset[int]:
+    """The indexes of outputs that may be stored with archive 'none' (theirs, or the
+    repository's default) and whose path is a directory now. Blocking: one stat each."""
+    return frozenset(
+        index for index, spec in enumerate(outputs)
+        if (spec.archive is None or spec.archive.kind is ArchiveKind.NONE)
+        and os.path.isdir(spec.path)
+    )
 
-    def look() -> list[ArtifactRecord]:
-        marked = list(records)
-        for index in wanted:
-            if os.path.isdir(outputs[index].path):
-                marked[index] = attrs.evolve(marked[index], directory=True)
-        return marked
 
-    if len(wanted) <= _STAT_INLINE:
-        return look()
-    return await anyio.to_thread.run_sync(look)
+def mark_directories(records: Sequence[ArtifactRecord],
+                     directories: frozenset[int]) -> list[ArtifactRecord]:
+    """`records` with `directory` set for each archive-'none' record whose output is a
+    directory, so that the early report already says how it will be stored."""
+    return [attrs.evolve(r, directory=True)
+            if i in directories and r.archive.kind is ArchiveKind.NONE else r
+            for i, r in enumerate(records)]
+
+
 #: Files recorded in the journal per transaction (a killed save sends at most these again).
 _JOURNAL_BATCH = 32
 

@@ -245,3 +245,22 @@ async def test_argo_archive_none_spelling_stores_a_directory(tmp_path: Path,
     assert reported[0].directory
     assert sorted(MemoryDriver.get_store(memory_store_name).objects) == [
         f"wf/p/d/{MANIFEST_NAME}", "wf/p/d/a.txt"]
+
+
+async def test_many_outputs_are_marked_in_a_thread(config: aa.RepositoryConfig,
+                                                   tmp_path: Path) -> None:
+    """In a save of many outputs (planned in a worker thread), the one that is a directory
+    is reported as one, and only archive-none outputs are: a directory saved as tar is
+    not."""
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "a.txt").write_text("a")
+    outputs = [aa.OutputArtifact(name=f"f{i}", path=tmp_path / f"f{i}", optional=True,
+                                 archive=aa.Archive.none()) for i in range(70)]
+    outputs += [aa.OutputArtifact(name="d", path=tmp_path / "d", archive=aa.Archive.none()),
+                aa.OutputArtifact(name="t", path=tmp_path / "d", archive=aa.Archive.tar())]
+    reported: list[aa.ArtifactRecord] = []
+    async with aa.Artifacts(config, options=_options(tmp_path)) as arts:
+        result = await arts.save_outputs(outputs, context=CTX,
+                                         on_report=lambda d: reported.extend(d.records))
+    result.raise_for_errors()
+    assert [r.name for r in reported if r.directory] == ["d"]
