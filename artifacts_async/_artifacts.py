@@ -14,7 +14,7 @@ import attrs
 
 from ._budget import TransferBudget
 from ._config import RepositoryConfig
-from ._dirsave import directory_outputs, mark_directories, save_directory
+from ._dirsave import plan_marked, save_directory
 from ._download import download
 from ._events import (
     CompleteCallback,
@@ -37,7 +37,7 @@ from ._journal import Journal, default_state_dir
 from ._ledger import Ledger
 from ._observe import SaveObserver
 from ._options import TransferOptions
-from ._outcomes import as_artifact_error, first_error_tasks, in_spec_order
+from ._outcomes import as_artifact_error, in_spec_order
 from ._planning import plan_inputs, plan_outputs
 from ._reads import verified_stream
 from ._records import ArtifactRecord, ArtifactStatus
@@ -177,25 +177,6 @@ class Artifacts:
             functools.partial(plan_outputs, outputs, context=context, config=self.config)
         )
 
-    async def _plan_with_directories(
-        self, outputs: Sequence[OutputArtifact], context: Context
-    ) -> list[ArtifactRecord]:
-        """Plan, and find which outputs are directories stored with archive none: for many
-        outputs the stats run in a second worker thread while the first plans (they
-        release the GIL), so the early report waits for them hardly at all."""
-        if len(outputs) <= _PLAN_INLINE:
-            return mark_directories(await self._plan(outputs, context),
-                                    directory_outputs(outputs))
-        found: list[frozenset[int]] = []
-
-        async def look() -> None:
-            found.append(await anyio.to_thread.run_sync(directory_outputs, outputs))
-
-        async with first_error_tasks() as tg:
-            tg.start_soon(look)
-            records = await self._plan(outputs, context)
-        return mark_directories(records, found[0])
-
     @traced("save")
     async def save_outputs(
         self,
@@ -222,7 +203,10 @@ class Artifacts:
         """
         observer = SaveObserver(on_progress)  # logs and traces; refuses an async on_progress
         on_progress = observer
-        planned = await self._located(await self._plan_with_directories(outputs, context))
+        planned = await self._located(await plan_marked(
+            functools.partial(self._plan, outputs, context), outputs,
+            inline=len(outputs) <= _PLAN_INLINE,
+        ))
         on_complete = observer.begin(planned, on_complete)
         await call(on_report, ReportDetails(records=planned))
         engine = self._engine(on_progress)
@@ -243,7 +227,8 @@ class Artifacts:
             try:
                 try:
                     if record.directory:
-                        final[index] = await self._save_directory(engine, spec, record)
+                        driver = await self.driver(record.location.repository)
+                        final[index] = await save_directory(engine, driver, spec, record)
                     else:
                         source = open_source(spec.path, record.archive)
                         final[index] = await self._save(engine, spec, record, source)
@@ -380,17 +365,6 @@ class Artifacts:
             size=stored.size,
             checksum=f"crc32c:{stored.crc32c}",
         )
-
-    async def _save_directory(
-        self, engine: UploadEngine, spec: OutputArtifact, record: ArtifactRecord
-    ) -> ArtifactRecord:
-        driver = await self.driver(record.location.repository)
-        metadata = {"artifact": spec.name, "archive": record.archive.kind.value}
-        stored = await save_directory(engine, driver, key=record.location.key, root=spec.path,
-                                      artifact=spec.name, metadata=metadata)
-        # A directory's size is its files' total; its checksum is the manifest's CRC32C.
-        return attrs.evolve(record, status=ArtifactStatus.STORED, size=stored.size,
-                            checksum=f"crc32c:{stored.crc32c}")
 
     @traced("load")
     async def load_inputs(

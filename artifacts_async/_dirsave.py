@@ -13,7 +13,7 @@ stored with the same size and CRC32C as the local one is not sent again.
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -32,14 +32,14 @@ from ._journal import Journal
 from ._manifest import Manifest, ManifestFile, ScannedTree, manifest_key, scan_tree
 from ._options import TransferOptions
 from ._outcomes import first_error_tasks
-from ._records import ArtifactRecord
+from ._records import ArtifactRecord, ArtifactStatus
 from ._sources import Source, StreamSource, open_source
 from ._specs import Archive, ArchiveKind, OutputArtifact
 from ._transfer import StoredObject, UploadEngine
 from .abc import Driver, ObjectInfo
 
-__all__ = ["directory_outputs", "list_prefix", "mark_directories", "read_object",
-           "save_directory"]
+__all__ = ["directory_outputs", "list_prefix", "mark_directories", "plan_marked",
+           "read_object", "save_directory"]
 
 _BLOCK = 1024 * 1024
 
@@ -52,6 +52,26 @@ def directory_outputs(outputs: Sequence[OutputArtifact]) -> frozenset[int]:
         if (spec.archive is None or spec.archive.kind is ArchiveKind.NONE)
         and os.path.isdir(spec.path)
     )
+
+
+async def plan_marked(plan: Callable[[], Awaitable[list[ArtifactRecord]]],
+                      outputs: Sequence[OutputArtifact], *, inline: bool) -> list[ArtifactRecord]:
+    """`plan()`'s records, those of directories stored with archive none marked so.
+
+    Unless `inline`, the stats run in a second worker thread while `plan` runs in its
+    own (stats release the GIL), so the early report hardly waits for them.
+    """
+    if inline:
+        return mark_directories(await plan(), directory_outputs(outputs))
+    found: list[frozenset[int]] = []
+
+    async def look() -> None:
+        found.append(await anyio.to_thread.run_sync(directory_outputs, outputs))
+
+    async with first_error_tasks() as tg:
+        tg.start_soon(look)
+        records = await plan()
+    return mark_directories(records, found[0])
 
 
 def mark_directories(records: Sequence[ArtifactRecord],
@@ -147,6 +167,18 @@ class _Recorder:
 
 
 async def save_directory(
+    engine: UploadEngine, driver: Driver, spec: OutputArtifact, record: ArtifactRecord
+) -> ArtifactRecord:
+    """Save the directory of `spec` as the directory artifact of `record`; return the
+    stored record: `size` the files' total, `checksum` the manifest's CRC32C."""
+    metadata = {"artifact": spec.name, "archive": record.archive.kind.value}
+    stored = await _save_tree(engine, driver, key=record.location.key, root=spec.path,
+                              artifact=spec.name, metadata=metadata)
+    return attrs.evolve(record, status=ArtifactStatus.STORED, size=stored.size,
+                        checksum=f"crc32c:{stored.crc32c}")
+
+
+async def _save_tree(
     engine: UploadEngine,
     driver: Driver,
     *,
