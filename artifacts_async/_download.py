@@ -268,9 +268,11 @@ async def download(driver: Driver, record: ArtifactRecord, dest: Path, *, mode: 
         await load_directory(driver, record, dest, mode=mode, verify=verify, options=options,
                              budget=budget, load_file=_load_file)
         return
-    if record.checksum is None and (verify or mode is None):
+    if record.checksum is None and (verify or mode is None or
+                                    record.archive.kind is ArchiveKind.NONE):
         # A key-only input has no recorded checksum: use the backend's whole-object
         # CRC32C when it keeps one. Nor a recorded mode: use the one saved with the object.
+        # With archive none, the stat also tells a file from a directory.
         try:
             info = await stat(driver, record.location.key, options)
         except ArtifactNotFoundError:

@@ -264,3 +264,20 @@ async def test_many_outputs_are_marked_in_a_thread(config: aa.RepositoryConfig,
                                          on_report=lambda d: reported.extend(d.records))
     result.raise_for_errors()
     assert [r.name for r in reported if r.directory] == ["d"]
+
+
+async def test_key_only_directory_without_verify_and_with_a_mode(
+        config: aa.RepositoryConfig, tmp_path: Path) -> None:
+    """A key-only input of a directory loads with verify off and a mode set (the mode on
+    every file)."""
+    (tmp_path / "d" / "sub").mkdir(parents=True)
+    (tmp_path / "d" / "sub" / "a.txt").write_text("a")
+    async with aa.Artifacts(config, options=_options(tmp_path)) as arts:
+        result = await arts.save_outputs(
+            [aa.OutputArtifact(name="d", path=tmp_path / "d", archive=aa.Archive.none())],
+            context=CTX)
+        await arts.load_inputs([aa.InputArtifact(
+            name="d", path=tmp_path / "out", key=result.records[0].location.key,
+            archive=aa.Archive.none(), verify=False, mode=0o640)], context=CTX)
+    assert (tmp_path / "out" / "sub" / "a.txt").read_text() == "a"
+    assert (tmp_path / "out" / "sub" / "a.txt").stat().st_mode & 0o777 == 0o640
