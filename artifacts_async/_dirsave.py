@@ -38,7 +38,7 @@ from ._specs import Archive, ArchiveKind, OutputArtifact
 from ._transfer import StoredObject, UploadEngine
 from .abc import Driver, ObjectInfo
 
-__all__ = ["directory_outputs", "list_prefix", "mark_directories", "plan_marked",
+__all__ = ["delete_keys", "directory_outputs", "list_prefix", "mark_directories", "plan_marked",
            "read_object", "save_directory"]
 
 _BLOCK = 1024 * 1024
@@ -93,6 +93,20 @@ async def list_prefix(driver: Driver, prefix: str, options: TransferOptions) -> 
         with attempt, options.deadline(None, f"list of {driver.describe(prefix)}"):
             return [info async for info in driver.list(prefix)]
     raise AssertionError("unreachable: the retry loop returns or raises")
+
+
+async def delete_keys(driver: Driver, keys: Sequence[str], options: TransferOptions) -> None:
+    """Delete `keys` in the driver's batches, each retried on transient failures; raise
+    the first key's error (an absent key is no error)."""
+    batch = max(1, driver.limits.delete_batch_size)
+    for start in range(0, len(keys), batch):
+        chunk = list(keys[start : start + batch])
+        async for attempt in options.retrying(TransientBackendError):
+            with attempt, options.deadline(None, f"delete under {driver.describe(chunk[0])}"):
+                outcomes = await driver.delete(chunk)
+        for outcome in outcomes:
+            if outcome.error is not None:
+                raise outcome.error
 
 
 async def read_object(driver: Driver, key: str, options: TransferOptions) -> bytes:
@@ -203,7 +217,7 @@ async def _save_tree(
     if manifest_key(key) in listed:
         # The earlier artifact under this key stops existing before any of its files
         # changes: a load never sees a manifest that describes other bytes.
-        await driver.delete([manifest_key(key)])
+        await delete_keys(driver, [manifest_key(key)], options)
     entries: dict[str, ManifestFile] = {}
     recorder = _Recorder(engine.journal)
     slots = anyio.Semaphore(options.max_artifacts_in_flight)
@@ -238,7 +252,7 @@ async def _save_tree(
     await _check_unchanged(root, key, tree)
     manifest = Manifest(files=[entries[rel] for _, rel, _, _ in tree.files],
                         directories=tree.directories, symlinks=tree.symlinks)
-    await _remove_strays(driver, key, listed, manifest)
+    await _remove_strays(driver, key, listed, manifest, options)
     data = manifest.to_bytes()
     async with _bytes_source(data) as source:
         written = await engine.upload(driver, manifest_key(key), source, artifact=artifact,
@@ -252,7 +266,7 @@ async def _save_tree(
 async def _check_unchanged(root: Path, key: str, tree: ScannedTree) -> None:
     try:
         again = await anyio.to_thread.run_sync(scan_tree, root, key)
-    except (FileNotFoundError, OSError):
+    except OSError:  # the directory is gone, or no longer readable
         again = None
     if again is None or again.state != tree.state:
         raise SourceChangedError(
@@ -263,13 +277,10 @@ async def _check_unchanged(root: Path, key: str, tree: ScannedTree) -> None:
 
 
 async def _remove_strays(driver: Driver, key: str, listed: dict[str, ObjectInfo],
-                         manifest: Manifest) -> None:
+                         manifest: Manifest, options: TransferOptions) -> None:
     """Delete objects under `key/` that an earlier save left and this tree no longer has."""
     wanted = {f"{key}/{f.path}" for f in manifest.files} | {manifest_key(key)}
-    strays = sorted(k for k in listed if k not in wanted)
-    batch = max(1, driver.limits.delete_batch_size)
-    for start in range(0, len(strays), batch):
-        await driver.delete(strays[start : start + batch])
+    await delete_keys(driver, sorted(k for k in listed if k not in wanted), options)
 
 
 @asynccontextmanager

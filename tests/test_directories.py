@@ -281,3 +281,32 @@ async def test_key_only_directory_without_verify_and_with_a_mode(
             archive=aa.Archive.none(), verify=False, mode=0o640)], context=CTX)
     assert (tmp_path / "out" / "sub" / "a.txt").read_text() == "a"
     assert (tmp_path / "out" / "sub" / "a.txt").stat().st_mode & 0o777 == 0o640
+
+
+async def test_a_second_save_replaces_the_directory(config: aa.RepositoryConfig,
+                                                    tmp_path: Path,
+                                                    memory_store_name: str) -> None:
+    """Saving a changed tree to the same key again sends only what changed, deletes the
+    objects of files the tree no longer has, and the new manifest lists the new tree."""
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "keep.txt").write_text("keep")
+    (tmp_path / "d" / "gone.txt").write_text("gone")
+    started: list[str] = []
+
+    def progress(event: aa.ProgressEvent) -> None:
+        if event.name == "upload.started":
+            started.append(event.key)
+
+    async with aa.Artifacts(config, options=_options(tmp_path)) as arts:
+        spec = aa.OutputArtifact(name="d", path=tmp_path / "d", archive=aa.Archive.none())
+        (await arts.save_outputs([spec], context=CTX)).raise_for_errors()
+        (tmp_path / "d" / "gone.txt").unlink()
+        (tmp_path / "d" / "new.txt").write_text("new")
+        result = await arts.save_outputs([spec], context=CTX, on_progress=progress)
+        result.raise_for_errors()
+        await arts.load_inputs([aa.InputArtifact(name="d", path=tmp_path / "out",
+                                                 record=result.records[0])], context=CTX)
+    assert sorted(started) == [f"wf/p/d/{MANIFEST_NAME}", "wf/p/d/new.txt"]
+    assert sorted(MemoryDriver.get_store(memory_store_name).objects) == [
+        f"wf/p/d/{MANIFEST_NAME}", "wf/p/d/keep.txt", "wf/p/d/new.txt"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["keep.txt", "new.txt"]
