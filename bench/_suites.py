@@ -78,8 +78,9 @@ def _ours_fresh_key(job: dict[str, Any], work: Path) -> JobFactory:
     """`_ours`, with a key no earlier round used: rclone's directory cache keeps listing
     the objects of a bucket emptied on disk between rounds, and a directory save with
     archive none lists its key first (it would try to resume from objects now gone)."""
-    ours = _ours(job, work)
-    return lambda r: {**ours(r), "key": f"{job['key']}-{r}-{os.urandom(4).hex()}"}
+    return lambda r: {**job, "client": "artifacts_async",
+                      "key": f"{job['key']}-{r}-{os.urandom(4).hex()}",
+                      "state": str(work / f"state-{job['op']}-{r}-{os.urandom(4).hex()}")}
 
 
 S3_PEERS = ["obstore", "aioboto3", "s3fs", "s3transfer", "s5cmd"]
