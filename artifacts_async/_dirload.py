@@ -76,13 +76,16 @@ async def _listed(driver: Driver, key: str, options: TransferOptions) -> Manifes
 
 
 def _check_layout(manifest: Manifest, where: str) -> None:
-    """Refuse entries that are another entry's parent unless that one is a directory."""
-    for path in [f.path for f in manifest.files] + [d for d, _ in manifest.directories] + \
-            [s for s, _ in manifest.symlinks]:
+    """Refuse unsafe paths, two entries with one path, and entries beneath a file or a
+    link (a manifest read back was checked for the first two already; a listing not)."""
+    everything = [f.path for f in manifest.files] + [d for d, _ in manifest.directories] + \
+        [s for s, _ in manifest.symlinks]
+    for path in everything:
         safe_relative(path, where=where)
+    if len(set(everything)) != len(everything):
+        raise UnsafeArchiveError(f"{where}: two entries have the same path")
     leaves = {f.path for f in manifest.files} | {s for s, _ in manifest.symlinks}
-    for path in [f.path for f in manifest.files] + [d for d, _ in manifest.directories] + \
-            [s for s, _ in manifest.symlinks]:
+    for path in everything:
         parts = path.split("/")
         for depth in range(1, len(parts)):
             parent = "/".join(parts[:depth])
@@ -117,7 +120,8 @@ def _finish(staging: Path, manifest: Manifest, where: str) -> None:
     for rel, mode in sorted(manifest.directories, key=lambda d: -d[0].count("/")):
         path = staging / rel
         path.mkdir(parents=True, exist_ok=True)
-        os.chmod(path, (mode & 0o755) | 0o700, follow_symlinks=False)
+        # Never a link: `_check_layout` refused any entry at or beneath one.
+        os.chmod(path, (mode & 0o755) | 0o700)
 
 
 async def load_directory(

@@ -310,3 +310,17 @@ async def test_a_second_save_replaces_the_directory(config: aa.RepositoryConfig,
     assert sorted(MemoryDriver.get_store(memory_store_name).objects) == [
         f"wf/p/d/{MANIFEST_NAME}", "wf/p/d/keep.txt", "wf/p/d/new.txt"]
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["keep.txt", "new.txt"]
+
+
+async def test_listing_with_a_file_and_a_folder_of_one_name_is_refused(
+        config: aa.RepositoryConfig, tmp_path: Path, memory_store_name: str) -> None:
+    """An Argo-style directory whose listing has `a` as a file and as a folder marker is
+    refused with UnsafeArchiveError before anything is written."""
+    store = MemoryDriver.get_store(memory_store_name)
+    store.objects["argo/out/a"] = (b"file", {}, NOW)
+    store.objects["argo/out/a/"] = (b"", {}, NOW)
+    async with aa.Artifacts(config, options=_options(tmp_path)) as arts:
+        with pytest.raises(aa.UnsafeArchiveError):
+            await arts.load_inputs([aa.InputArtifact(name="d", path=tmp_path / "dest",
+                                                     key="argo/out")], context=CTX)
+    assert not (tmp_path / "dest").exists()
