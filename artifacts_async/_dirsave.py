@@ -144,7 +144,8 @@ async def _known(driver: Driver, key: str, listed: dict[str, ObjectInfo],
         try:
             with options.deadline(None, f"read of {driver.describe(manifest_key(key))}"):
                 data = b"".join([c async for c in driver.read(manifest_key(key))])
-            old = Manifest.parse(data, where=driver.describe(key))
+            where = driver.describe(key)
+            old = await anyio.to_thread.run_sync(lambda: Manifest.parse(data, where=where))
         except ArtifactError:
             old = None
         for f in old.files if old is not None else ():
@@ -253,7 +254,8 @@ async def _save_tree(
     manifest = Manifest(files=[entries[rel] for _, rel, _, _ in tree.files],
                         directories=tree.directories, symlinks=tree.symlinks)
     await _remove_strays(driver, key, listed, manifest, options)
-    data = manifest.to_bytes()
+    # JSON of thousands of entries takes milliseconds: off the event loop.
+    data = await anyio.to_thread.run_sync(manifest.to_bytes)
     async with _bytes_source(data) as source:
         written = await engine.upload(driver, manifest_key(key), source, artifact=artifact,
                                       metadata={**metadata, "directory": "manifest"})
