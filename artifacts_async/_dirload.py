@@ -160,9 +160,13 @@ async def load_directory(
                 f"{where} does not exist (neither an object nor a directory of objects)"
             ) from None
     await anyio.to_thread.run_sync(_check_layout, manifest, where)
-    dest.parent.mkdir(parents=True, exist_ok=True)
     staging = dest.parent / f".{dest.name}.extract-{uuid.uuid4().hex[:12]}"
-    await anyio.to_thread.run_sync(staging.mkdir)
+
+    def make_staging() -> None:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        staging.mkdir()
+
+    await anyio.to_thread.run_sync(make_staging)
     slots = anyio.Semaphore(options.max_artifacts_in_flight)
 
     async def one(entry: ManifestFile) -> None:
