@@ -20,6 +20,7 @@ import anyio
 
 from ._budget import TransferBudget
 from ._config import RepositoryConfig
+from ._dirsave import plan_marked, save_directory
 from ._events import (
     CompleteCallback,
     CompleteDetails,
@@ -198,7 +199,10 @@ class Artifacts:
         """
         observer = SaveObserver(on_progress)  # logs and traces; refuses an async on_progress
         on_progress = observer
-        planned = await self._plan(outputs, context)
+        # Each record carries its driver's URL from planning (`_plan`); directories stored
+        # with archive none are marked as such before the report.
+        planned = await plan_marked(functools.partial(self._plan, outputs, context), outputs,
+                                    inline=len(outputs) <= _PLAN_INLINE)
         on_complete = observer.begin(planned, on_complete)
         await call(on_report, ReportDetails(records=planned))
         engine = self._engine(on_progress)
@@ -214,7 +218,11 @@ class Artifacts:
         async def save_one(index: int, spec: OutputArtifact) -> None:
             record = planned[index]
             try:
-                final[index] = await self._save(engine, spec, record, None)
+                if record.directory:
+                    driver = await self.driver(record.location.repository)
+                    final[index] = await save_directory(engine, driver, spec, record)
+                else:
+                    final[index] = await self._save(engine, spec, record, None)
             except MissingInputError as exc:
                 if spec.optional:
                     final[index] = with_record_fields(

@@ -15,6 +15,7 @@ What a download guarantees (docs/transfers.md, "Guarantees for downloads"):
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import uuid
@@ -27,15 +28,16 @@ import aiofiles.os
 import anyio
 import anyio.to_thread
 import attrs
-from anyio.abc import TaskGroup
 
 from ._archive import extract
 from ._bridge import LoopPort, PortReader, run_in_thread
 from ._budget import TransferBudget
 from ._checksums import combine_all, crc32c
-from ._exceptions import ArtifactError, IntegrityError, UnsafeArchiveError
+from ._dirload import load_directory
+from ._exceptions import ArtifactNotFoundError, IntegrityError, UnsafeArchiveError
 from ._load_events import LoadProgress
 from ._options import TransferOptions
+from ._outcomes import first_error_tasks as _task_group
 from ._parts import DEFAULT_PART_SIZE
 from ._ranged import WINDOW, RangedFile
 from ._reads import (
@@ -71,36 +73,6 @@ async def _staged(dest: Path, mode: int | None) -> AsyncIterator[Path]:
 
 def _remove(path: Path) -> None:
     path.unlink(missing_ok=True)
-
-
-@asynccontextmanager
-async def _task_group() -> AsyncIterator[TaskGroup]:
-    """A task group that fails with its first error, not an `ExceptionGroup`: one
-    download fails with one error of this library."""
-    try:
-        async with anyio.create_task_group() as tg:
-            yield tg
-    except BaseExceptionGroup as group:
-        first = _first_error(group)
-        if first is None:
-            raise
-    else:
-        return
-    raise first  # outside the handler: its own cause and traceback stay as they were
-
-
-def _first_error(group: BaseExceptionGroup[BaseException]) -> Exception | None:
-    """The first error of this library in `group`, else its first error of any kind."""
-    leaves = [e for e in _leaves(group) if isinstance(e, Exception)]
-    return next((e for e in leaves if isinstance(e, ArtifactError)), None) or \
-        next(iter(leaves), None)
-
-
-def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
-    found: list[BaseException] = []
-    for exc in group.exceptions:
-        found.extend(_leaves(exc) if isinstance(exc, BaseExceptionGroup) else [exc])
-    return found
 
 
 #: An object of at most this many bytes is held in memory as it arrives and written by
@@ -145,18 +117,29 @@ async def _write_file(chunks: AsyncGenerator[bytes, None], dest: Path, mode: int
         else:
             await anyio.to_thread.run_sync(_write_whole, dest, held, mode)
             return
-        async with _staged(dest, mode) as tmp, aiofiles.open(tmp, "wb") as f:
-            await f.writelines(held)  # one call, in aiofiles' thread
-            held.clear()
-            async for chunk in chunks:
-                await f.write(chunk)
+        async with _staged(dest, mode) as tmp:
+            # Shielded: a cancellation while the executor opens the file (one file of a
+            # directory failing cancels the others) would drop the open file unclosed.
+            with anyio.CancelScope(shield=True):
+                f = await aiofiles.open(tmp, "wb")
+            try:
+                await f.writelines(held)  # one call, in aiofiles' thread
+                held.clear()
+                async for chunk in chunks:
+                    await f.write(chunk)
+            finally:
+                with anyio.CancelScope(shield=True):
+                    await f.close()
 
 
 _IOV_BATCH = 512  # buffers per pwritev, under IOV_MAX (1024 on Linux)
 
 
 def _write_at(fd: int, chunks: list[bytes], offset: int) -> int:
-    """Write `chunks` one after the other at `offset` of `fd`; return their CRC32C."""
+    """Write `chunks` one after the other at `offset` of `fd`; return their CRC32C.
+
+    Empties `chunks`: their memory is freed here, in the worker thread, not on the loop.
+    """
     crc = 0
     for start in range(0, len(chunks), _IOV_BATCH):
         batch = chunks[start : start + _IOV_BATCH]
@@ -169,6 +152,7 @@ def _write_at(fd: int, chunks: list[bytes], offset: int) -> int:
         offset += want
         for chunk in batch:
             crc = crc32c(chunk, crc)
+    chunks.clear()
     return crc
 
 
@@ -201,23 +185,22 @@ async def _parallel_file(
 
         async def fetch(offset: int, length: int) -> None:
             # The chunks are kept as they arrive (no copy on the event loop) and written
-            # at their offset by one worker-thread call, which also computes their CRC32C:
-            # one copy per byte, by the kernel.
+            # at their offset by one worker-thread call, which also computes their CRC32C
+            # and frees them: one copy per byte, by the kernel. The range holds its slot
+            # until written, so at most `max_parts` ranges use threads at once.
             try:
-                chunks: list[bytes] = []
-                filled = 0
                 async with budget.part_slot():
-                    async for chunk in resilient_read(driver, key, offset=offset,
-                                                      length=length, options=options):
-                        chunks.append(chunk)
-                        filled += len(chunk)
-                if filled != length:
-                    raise IntegrityError(
-                        f"{driver.describe(key)}: range at {offset} returned {filled} bytes, "
-                        f"expected {length} (the object changed during the download)"
-                    )
-                crcs[offset] = (await anyio.to_thread.run_sync(_write_at, fd, chunks, offset),
-                                length)
+                    # A comprehension: no variable of this frame keeps the last chunk.
+                    chunks = [chunk async for chunk in resilient_read(
+                        driver, key, offset=offset, length=length, options=options)]
+                    filled = sum(len(chunk) for chunk in chunks)
+                    if filled != length:
+                        raise IntegrityError(
+                            f"{driver.describe(key)}: range at {offset} returned {filled} "
+                            f"bytes, expected {length} (the object changed during the download)"
+                        )
+                    crc = await anyio.to_thread.run_sync(_write_at, fd, chunks, offset)
+                crcs[offset] = (crc, length)
                 if progress is not None:
                     progress.add(length)
             finally:
@@ -238,15 +221,15 @@ async def _parallel_file(
 
 async def _load_file(driver: Driver, record: ArtifactRecord, dest: Path, *, mode: int | None,
                      verify: bool, options: TransferOptions, budget: TransferBudget,
-                     progress: LoadProgress | None) -> None:
+                     progress: LoadProgress | None = None) -> None:
     part_size = min(options.part_size or DEFAULT_PART_SIZE, budget.max_bytes)
     ranged = options.parallel_downloads and driver.limits.ranged_reads
     if ranged and (record.size is None or record.size > 2 * part_size):
         before = await stat(driver, record.location.key, options)
         if verify:
             check_size(driver, record, before.size)
-        if progress is not None and progress.size is None:
-            progress.size = before.size
+        if progress is not None:
+            progress.learn_size(before.size)
         if before.size > 2 * part_size:
             await _parallel_file(driver, record, dest, before=before, part_size=part_size,
                                  mode=mode, verify=verify, options=options, budget=budget,
@@ -287,8 +270,8 @@ async def _load_zip(driver: Driver, record: ArtifactRecord, dest: Path, *, mode:
     before = await stat(driver, key, options)
     if verify:
         check_size(driver, record, before.size)
-    if progress is not None and progress.size is None:
-        progress.size = before.size
+    if progress is not None:
+        progress.learn_size(before.size)
     expected = expected_crc(record) if verify else None
 
     async def read_range(offset: int, length: int) -> list[bytes]:
@@ -348,10 +331,36 @@ async def download(driver: Driver, record: ArtifactRecord, dest: Path, *, mode: 
     known), the bytes as they arrive, and `download.complete` once `dest` is in place.
     """
     dest = dest.absolute()  # noqa: ASYNC240 - getcwd only, no file I/O
-    if record.checksum is None and (verify or mode is None):
+    # A directory's events count the bytes of all its files.
+    load_file = functools.partial(_load_file, progress=progress)
+    if record.directory:
+        if progress is not None:
+            progress.started(record.size, whole=True)
+        await load_directory(driver, record, dest, mode=mode, verify=verify, options=options,
+                             budget=budget, load_file=load_file)
+        if progress is not None:
+            progress.complete()
+        return
+    if record.checksum is None and (verify or mode is None or
+                                    record.archive.kind is ArchiveKind.NONE):
         # A key-only input has no recorded checksum: use the backend's whole-object
         # CRC32C when it keeps one. Nor a recorded mode: use the one saved with the object.
-        info = await stat(driver, record.location.key, options)
+        # With archive none, the stat also tells a file from a directory.
+        try:
+            info = await stat(driver, record.location.key, options)
+        except ArtifactNotFoundError:
+            if record.archive.kind is not ArchiveKind.NONE:
+                raise
+            # No object: a directory stored with archive none (ours, with a manifest, or
+            # Argo's, found by listing), else not found.
+            if progress is not None:
+                progress.expect_directory()
+            await load_directory(driver, record, dest, mode=mode, verify=verify,
+                                 options=options, budget=budget, load_file=load_file,
+                                 listing=True)
+            if progress is not None:
+                progress.complete()
+            return
         if mode is None:
             mode = _stored_mode(info.metadata)
         if verify:

@@ -15,13 +15,16 @@ STEP = 1024 * 1024
 class LoadProgress:
     """The events of one input or stream. Called on the event loop only."""
 
-    __slots__ = ("_artifact", "_emit", "_key", "_pending", "size", "transferred")
+    __slots__ = ("_artifact", "_begun", "_emit", "_fixed", "_key", "_pending", "size",
+                 "transferred")
 
     def __init__(self, emit: ProgressCallback, artifact: str, key: str) -> None:
         self._emit = emit
         self._artifact = artifact
         self._key = key
         self._pending = 0
+        self._begun = False
+        self._fixed = False
         self.size: int | None = None
         self.transferred = 0
 
@@ -29,13 +32,28 @@ class LoadProgress:
         self._emit(ProgressEvent(name=name, artifact=self._artifact, key=self._key,
                                  **fields))  # type: ignore[arg-type]
 
-    def started(self, size: int | None) -> None:
-        """The download begins; `size` when known."""
+    def started(self, size: int | None, *, whole: bool = False) -> None:
+        """The download begins; `size` when known. `whole`: a directory's, counting all
+        its files, which `learn_size` never replaces with one file's."""
         self.size = size
+        self._fixed = whole
+        self._begun = True
         self._event("download.started", size=size)
+
+    def expect_directory(self) -> None:
+        """What is loaded may be a directory found by listing: `download.started` comes
+        with its first bytes (or its completion), never for one that is not there."""
+        self._fixed = True
+
+    def learn_size(self, size: int) -> None:
+        """The object's size, once it is looked at (when not known at the start)."""
+        if self.size is None and not self._fixed:
+            self.size = size
 
     def add(self, n: int) -> None:
         """`n` more bytes arrived (and were written, for a file)."""
+        if not self._begun:
+            self.started(self.size, whole=self._fixed)
         self.transferred += n
         self._pending += n
         if self._pending >= STEP:
@@ -49,6 +67,8 @@ class LoadProgress:
 
     def complete(self) -> None:
         """Every byte arrived and every check passed."""
+        if not self._begun:
+            self.started(self.size, whole=self._fixed)
         self._flush()
         self._event("download.complete", transferred=self.transferred,
                     size=self.size if self.size is not None else self.transferred)

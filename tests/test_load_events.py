@@ -152,3 +152,29 @@ async def test_async_on_progress_is_refused(tmp_path: Path, memory_store_name: s
         with pytest.raises(TypeError, match="plain function"):
             await arts.load_inputs([aa.InputArtifact(name="a", path=tmp_path / "a", key="k")],
                                    context=CTX, on_progress=on_progress)  # type: ignore[arg-type]
+
+
+async def test_a_directory_reports_the_bytes_of_all_its_files(
+        tmp_path: Path, memory_store_name: str) -> None:
+    """A directory stored with archive none reports one started with the files' total,
+    every file's bytes, and one complete."""
+    (tmp_path / "d" / "sub").mkdir(parents=True)
+    (tmp_path / "d" / "a.bin").write_bytes(os.urandom(3 * MiB))
+    (tmp_path / "d" / "sub" / "b.bin").write_bytes(os.urandom(5000))
+    async with aa.Artifacts(memory_config(memory_store_name), options=options()) as arts:
+        saved = await arts.save_outputs(
+            [aa.OutputArtifact(name="d", path=tmp_path / "d", archive=aa.Archive.none())],
+            context=CTX)
+        saved.raise_for_errors()
+        (record,) = saved.records
+        assert record.directory
+        events: list[aa.ProgressEvent] = []
+        await arts.load_inputs([aa.InputArtifact(name="d", path=tmp_path / "in", record=record)],
+                               context=CTX, on_progress=events.append)
+    total = 3 * MiB + 5000
+    assert record.size == total
+    check_sequence(events, total)
+    assert events[0].size == total
+    assert events[-1].transferred == total
+    assert (tmp_path / "in" / "sub" / "b.bin").read_bytes() == (
+        tmp_path / "d" / "sub" / "b.bin").read_bytes()
