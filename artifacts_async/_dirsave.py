@@ -57,12 +57,16 @@ def directory_outputs(outputs: Sequence[OutputArtifact]) -> frozenset[int]:
     are planned before the early report.
     """
     by_parent: dict[str, list[tuple[int, str]]] = {}
+    found: set[int] = set()
     for index, spec in enumerate(outputs):
         if spec.archive is None or spec.archive.kind is ArchiveKind.NONE:
             # Strings, not `Path.parent`: a Path built per output costs more than a stat.
             parent, slash, name = str(spec.path).rpartition(os.sep)
+            if name in ("", ".", ".."):  # the root, or a name no listing shows
+                if os.path.isdir(spec.path):
+                    found.add(index)
+                continue
             by_parent.setdefault(parent or slash or ".", []).append((index, name))
-    found: set[int] = set()
     for parent, members in by_parent.items():
         names = None
         if len(members) >= _LIST_FROM:
@@ -72,12 +76,10 @@ def directory_outputs(outputs: Sequence[OutputArtifact]) -> frozenset[int]:
                     names = {entry.name for entry in entries if entry.is_dir()}
             except OSError:
                 names = None
-        for index, name in members:
-            if names is not None and name not in ("", ".", ".."):
-                if name in names:
-                    found.add(index)
-            elif os.path.isdir(os.path.join(parent, name)):
-                found.add(index)
+        if names is None:
+            found.update(i for i, name in members if os.path.isdir(os.path.join(parent, name)))
+        elif names:  # a parent holding only files (the common case) has nothing to match
+            found.update(i for i, name in members if name in names)
     return frozenset(found)
 
 
