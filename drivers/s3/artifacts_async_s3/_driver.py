@@ -15,8 +15,9 @@ What S3 verifies and reports:
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import AsyncGenerator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Self, final
+from typing import TYPE_CHECKING, Any, Self, cast, final
 
 import anyio
 import anyio.to_thread
@@ -42,6 +43,7 @@ from artifacts_async.abc import (
 from ._body import body
 from ._client import ensure_bucket, open_client
 from ._errors import error_code, from_code, map_errors
+from ._fastpath import FastPath, WrongRegionError
 from ._responses import (
     MD5_HEX,
     b64,
@@ -64,6 +66,8 @@ if TYPE_CHECKING:
     )
 
 __all__ = ["S3Driver"]
+
+logger = logging.getLogger("artifacts_async_s3")
 
 MiB = 1024 * 1024
 GiB = 1024 * MiB
@@ -101,6 +105,7 @@ class S3Driver:
         self.settings = settings
         self._prefix = settings.prefix
         self._client: S3Client | None = None
+        self._fast: FastPath | None = None
         self._stack: contextlib.AsyncExitStack | None = None
         self._lock = anyio.Lock()
         kinds = {ChecksumKind.MD5} if settings.content_md5 else set()
@@ -152,15 +157,37 @@ class S3Driver:
                 stack = contextlib.AsyncExitStack()
                 try:
                     with self._errors():
-                        client = await open_client(self.settings, stack)
+                        client, fast = await open_client(self.settings, stack)
                         if self.settings.create_bucket:
                             await ensure_bucket(client, self.settings)
                 except BaseException:
                     with anyio.CancelScope(shield=True):
                         await stack.aclose()
                     raise
-                self._stack, self._client = stack, client
+                self._stack, self._client, self._fast = stack, client, fast
             return self._client
+
+    async def _send(
+        self, operation: str, params: PutObjectRequestTypeDef | UploadPartRequestTypeDef
+    ) -> Mapping[str, Any]:
+        """PutObject or UploadPart: on the fast path when there is one, else aiobotocore."""
+        client = await self._s3()
+        fast = self._fast
+        if fast is not None:
+            try:
+                return await fast.send(operation, params)
+            except WrongRegionError:
+                # The bucket is in another region than the one signed for: botocore
+                # follows S3's redirect, so from now on every request goes through it.
+                logger.warning(
+                    "%s: S3 redirected the request to the bucket's region; the fast path "
+                    "is off for this driver: set the repository's 'region'",
+                    self.describe(""),
+                )
+                self._fast = None
+        if operation == "PutObject":
+            return await client.put_object(**cast("PutObjectRequestTypeDef", params))
+        return await client.upload_part(**cast("UploadPartRequestTypeDef", params))
 
     def _write_options(
         self, params: PutObjectRequestTypeDef | CreateMultipartUploadRequestTypeDef
@@ -211,8 +238,7 @@ class S3Driver:
         self._write_options(params)
         crc = await self._add_checksums(params, data, checksums)
         with self._errors(key):
-            client = await self._s3()
-            response = await client.put_object(**params)
+            response = await self._send("PutObject", params)
         return ObjectInfo(
             key=key, size=len(data), etag=etag_of(response),
             checksums=full_crc32c(response) if crc is not None else {},
@@ -256,8 +282,7 @@ class S3Driver:
         }
         crc = await self._add_checksums(params, data, checksums)
         with self._errors(key):
-            client = await self._s3()
-            response = await client.upload_part(**params)
+            response = await self._send("UploadPart", params)
         etag = str(response["ETag"]).strip('"')
         found: dict[str, str] = {}
         echoed = response.get("ChecksumCRC32C")
@@ -478,6 +503,7 @@ class S3Driver:
         """Close the client and its connections."""
         async with self._lock:
             stack, self._stack, self._client = self._stack, None, None
+            self._fast = None
             if stack is not None:
                 with anyio.CancelScope(shield=True), self._errors():
                     await stack.aclose()
