@@ -95,19 +95,27 @@ class FastPath:
             self._known_key = frozen.access_key
         return Identity(frozen.access_key, frozen.secret_key, frozen.token)
 
-    async def send(self, operation: str, params: Mapping[str, Any]) -> dict[str, Any]:
-        """Send one request; S3's error answers raise `ClientError` as botocore's do."""
+    def prepare(
+        self, operation: str, params: Mapping[str, Any], identity: Identity,
+        *, now: float | None = None,
+    ) -> tuple[str, str, dict[str, str], Any]:
+        """The method, URL, signed headers and body of a request (`now`: tests fix it)."""
         op = self._operations[operation]
         query, headers, body = op.request(params)
         path = op.path(self._base_path, params)
         headers["host"] = self._host
         headers.update(self._signer.sign(
-            method=op.method, path=path, query=query, headers=headers,
-            identity=await self._identity(),
+            method=op.method, path=path, query=query, headers=headers, identity=identity,
+            now=now,
         ))
         url = f"{self._origin}{path}?{query}" if query else f"{self._origin}{path}"
+        return op.method, url, headers, body
+
+    async def send(self, operation: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        """Send one request; S3's error answers raise `ClientError` as botocore's do."""
+        method, url, headers, body = self.prepare(operation, params, await self._identity())
         async with self._session.request(
-            op.method, yarl.URL(url, encoded=True), data=body, headers=headers,
+            method, yarl.URL(url, encoded=True), data=body, headers=headers,
             allow_redirects=False,
         ) as response:
             if response.status >= 300:
@@ -117,12 +125,13 @@ class FastPath:
                     raise WrongRegionError(error.response, operation)
                 raise error
             await response.release()
-            return op.response(response.status, response.headers.items())
+            return self._operations[operation].response(response.status, response.headers.items())
 
 
 def _unsupported(client: S3Client, settings: S3Settings, url: str) -> str | None:
     """Why the fast path cannot send what botocore would, or None."""
-    config = client.meta.config
+    # Settings of the client's Config, which the stubs do not all declare.
+    config: Any = client.meta.config
     if config.proxies or get_environ_proxies(url):
         return "an HTTP proxy is configured"
     if config.client_cert:
@@ -200,6 +209,6 @@ async def open_fast_path(
     )
 
 
-def _fallback(reason: str) -> None:
+def _fallback(reason: str) -> FastPath | None:
     logger.debug("S3 fast path off, every request goes through aiobotocore: %s", reason)
     return None

@@ -54,10 +54,13 @@ class Operation:
         # its rules: the bucket is in the presigned base URL here.
         if model.http.get("requestUri") not in ("/{Bucket}/{Key+}", "/{Key+}"):
             raise ValueError(f"{model.name}: not an object operation")
+        inputs, outputs = model.input_shape, model.output_shape
+        if inputs is None or outputs is None:
+            raise ValueError(f"{model.name}: no input or output shape")
         headers: dict[str, str] = {}
         prefixed: dict[str, str] = {}
         query: dict[str, str] = {}
-        for member, shape in model.input_shape.members.items():
+        for member, shape in inputs.members.items():
             where = shape.serialization.get("location")
             name = shape.serialization.get("name", member)
             if where == "header":
@@ -68,13 +71,13 @@ class Operation:
                 query[member] = name
         fields = {
             shape.serialization.get("name", member).lower(): (member, shape.type_name)
-            for member, shape in model.output_shape.members.items()
+            for member, shape in outputs.members.items()
             if shape.serialization.get("location") == "header"
         }
         return cls(
             name=model.name, method=model.http["method"], headers=headers,
             prefixed=prefixed, query=query,
-            payload=model.input_shape.serialization.get("payload"), fields=fields,
+            payload=inputs.serialization.get("payload"), fields=fields,
         )
 
     def path(self, base: str, params: Mapping[str, Any]) -> str:
@@ -140,7 +143,7 @@ def error_of(operation: str, status: int, body: bytes) -> ClientError:
     error: dict[str, str] = {}
     if body:
         try:
-            root = ElementTree.fromstring(body)  # noqa: S314 - S3's answer, parsed as botocore does
+            root = ElementTree.fromstring(body)
         except ElementTree.ParseError:
             root = None
         if root is not None:
