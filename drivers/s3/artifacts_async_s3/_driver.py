@@ -168,13 +168,18 @@ class S3Driver:
             return self._client
 
     async def _send(
-        self, operation: str, params: PutObjectRequestTypeDef | UploadPartRequestTypeDef
+        self,
+        operation: str,
+        params: PutObjectRequestTypeDef | UploadPartRequestTypeDef,
+        data: bytes | bytearray,
     ) -> Mapping[str, Any]:
-        """PutObject or UploadPart: on the fast path when there is one, else aiobotocore."""
+        """PutObject or UploadPart of `data`: on the fast path when there is one, else
+        aiobotocore. Each sending gets a body of its own (aiohttp consumes one)."""
         client = await self._s3()
         fast = self._fast
         if fast is not None:
             try:
+                params["Body"] = body(data)
                 return await fast.send(operation, params)
             except WrongRegionError:
                 # The bucket is in another region than the one signed for: botocore
@@ -185,6 +190,7 @@ class S3Driver:
                     self.describe(""),
                 )
                 self._fast = None
+        params["Body"] = body(data)
         if operation == "PutObject":
             return await client.put_object(**cast("PutObjectRequestTypeDef", params))
         return await client.upload_part(**cast("UploadPartRequestTypeDef", params))
@@ -232,13 +238,13 @@ class S3Driver:
     ) -> ObjectInfo:
         """Store `data` under `key` in one PutObject, with its Content-MD5 and CRC32C."""
         params: PutObjectRequestTypeDef = {
-            "Bucket": self.settings.bucket, "Key": self._prefix + key, "Body": body(data),
+            "Bucket": self.settings.bucket, "Key": self._prefix + key,
             "Metadata": metadata_to_s3(metadata),
         }
         self._write_options(params)
         crc = await self._add_checksums(params, data, checksums)
         with self._errors(key):
-            response = await self._send("PutObject", params)
+            response = await self._send("PutObject", params, data)
         return ObjectInfo(
             key=key, size=len(data), etag=etag_of(response),
             checksums=full_crc32c(response) if crc is not None else {},
@@ -278,11 +284,11 @@ class S3Driver:
         """UploadPart with Content-MD5 and CRC32C; S3 rejects a mismatch (`IntegrityError`)."""
         params: UploadPartRequestTypeDef = {
             "Bucket": self.settings.bucket, "Key": self._prefix + key, "UploadId": upload_id,
-            "PartNumber": number, "Body": body(data),
+            "PartNumber": number,
         }
         crc = await self._add_checksums(params, data, checksums)
         with self._errors(key):
-            response = await self._send("UploadPart", params)
+            response = await self._send("UploadPart", params, data)
         etag = str(response["ETag"]).strip('"')
         found: dict[str, str] = {}
         echoed = response.get("ChecksumCRC32C")

@@ -6,12 +6,14 @@ import base64
 import datetime
 import hashlib
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import botocore.auth
 import pytest
+from aiohttp import web
 from artifacts_async_s3 import S3Driver
 from artifacts_async_s3._fastpath import FastPath
 from artifacts_async_s3._sigv4 import Identity, SigV4Signer
@@ -86,6 +88,7 @@ async def test_signatures_match_botocore(
     endpoint, path_style, region = where
     driver = make_driver(endpoint=endpoint, path_style=path_style, region=region)
     fast = await _fast(driver)
+    client: Any = driver._client
     identity = Identity(ACCESS_KEY, SECRET_KEY, token)
     for key in KEYS:
         for number in (None, 7):
@@ -94,8 +97,12 @@ async def test_signatures_match_botocore(
                 operation, _params(key, number=number), identity, now=WHEN.timestamp()
             )
             assert method == "PUT"
+            # The URL is botocore's for the same key (encoding, host, addressing style).
+            presigned = await client.generate_presigned_url(
+                "put_object", Params={"Bucket": driver.settings.bucket, "Key": f"pre/{key}"})
+            assert url.split("?")[0] == presigned.split("?")[0]
             if endpoint is None:
-                assert url.startswith(f"https://{driver.settings.bucket}.s3.{region}.amazonaws.com/pre/")
+                assert url.startswith(f"https://{driver.settings.bucket}.s3.{region}.amazonaws.com/")
             unsigned = {k: v for k, v in headers.items() if k not in (
                 "authorization", "x-amz-date", "x-amz-content-sha256", "x-amz-security-token",
                 "host")}
@@ -217,3 +224,63 @@ async def test_a_server_that_checks_signatures_accepts_them(
         with pytest.raises(aa.PermissionDeniedError, match="SignatureDoesNotMatch"):
             await wrong.put("refused", b"x", checksums=checks(b"x"), metadata={})
         assert (wrong._fast is not None) is fast_path
+
+
+# ------------------------------------------------------- a bucket in another region
+
+_REDIRECT = (b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>PermanentRedirect</Code>'
+             b"<Message>The bucket you are attempting to access must be addressed using the "
+             b"specified endpoint.</Message><BucketRegion>eu-west-1</BucketRegion></Error>")
+
+
+@pytest.fixture
+async def redirecting(moto_endpoint: str) -> AsyncIterator[str]:
+    """An HTTP front of moto answering every fast-path request (told apart by its user
+    agent) with S3's redirect to another region, as AWS does when `region` is wrong;
+    botocore's requests pass through to moto."""
+    async with aiohttp.ClientSession(auto_decompress=False) as upstream:
+
+        async def handle(request: web.Request) -> web.Response:
+            if request.headers.get("User-Agent", "").startswith("artifacts-async-s3/"):
+                return web.Response(status=301, body=_REDIRECT, headers={
+                    "x-amz-bucket-region": "eu-west-1", "Content-Type": "application/xml"})
+            async with upstream.request(
+                request.method, f"{moto_endpoint}{request.path_qs}", data=await request.read(),
+                headers={k: v for k, v in request.headers.items()
+                         if k.lower() not in ("host", "expect")},
+            ) as answer:
+                headers = {k: v for k, v in answer.headers.items()
+                           if k.lower() not in ("content-length", "transfer-encoding",
+                                                "connection")}
+                return web.Response(status=answer.status, body=await answer.read(),
+                                    headers=headers)
+
+        app = web.Application()  # which answers botocore's `Expect: 100-continue`
+        app.router.add_route("*", "/{key:.*}", handle)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = runner.addresses[0][1]
+        try:
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            await runner.cleanup()
+
+
+async def test_a_redirect_to_another_region_falls_back_to_botocore(
+    make_driver: MakeDriver, redirecting: str, boto: Any, bucket: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """S3 redirecting a fast-path put (wrong `region`) sends it again through botocore,
+    which follows redirects, and turns the fast path off for the driver."""
+    driver = make_driver(endpoint=redirecting)
+    await _fast(driver)
+    info = await driver.put("k", b"data", checksums=checks(b"data"), metadata={})
+    assert info.etag == hashlib.md5(b"data").hexdigest()
+    assert boto.get_object(Bucket=bucket, Key="k")["Body"].read() == b"data"
+    assert driver._fast is None
+    assert "redirected" in caplog.text
+    upload_id = await driver.start_upload("m", metadata={})
+    part = await driver.upload_part("m", upload_id, 1, b"p", offset=0, checksums=checks(b"p"))
+    assert [p.etag for p in await driver.list_parts("m", upload_id)] == [part.etag]
