@@ -85,14 +85,14 @@ class FastPath:
         self._signer = signer
         self._credentials = credentials
         self._operations = operations
-        self._known_key: str | None = None
+        self._known: tuple[str, str | None] | None = None
 
     async def _identity(self) -> Identity:
         frozen = await self._credentials.get_frozen_credentials()
-        if frozen.access_key != self._known_key:
+        if (frozen.access_key, frozen.token) != self._known:
             # Credentials refreshed since (or found by the SDK): hidden from logs too.
             REDACTOR.register(frozen.access_key, frozen.secret_key, frozen.token)
-            self._known_key = frozen.access_key
+            self._known = (frozen.access_key, frozen.token)
         return Identity(frozen.access_key, frozen.secret_key, frozen.token)
 
     def prepare(

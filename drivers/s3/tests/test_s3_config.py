@@ -148,6 +148,9 @@ async def test_role_arn_is_assumed(
     await driver.put("k", b"x", checksums=checks(b"x"), metadata={})
     assert "AssumeRole" in caplog.text
     client: Any = driver._client
+    # The fast path signs with the client's own (refreshable) credentials object.
+    assert driver._fast is not None
+    assert driver._fast._credentials is client._get_credentials()
     frozen = await client._get_credentials().get_frozen_credentials()
     assert frozen.access_key != ACCESS_KEY
     assert frozen.token
