@@ -37,7 +37,7 @@ from ._exceptions import (
 )
 from ._specs import Archive, ArchiveKind
 
-__all__ = ["extract", "tree_fingerprint", "write_archive"]
+__all__ = ["extract", "replace_path", "tree_fingerprint", "write_archive"]
 
 
 def _walk(root: Path) -> Iterator[Path]:
@@ -242,7 +242,7 @@ def extract(
             _chmod_tree(result, mode)
         if before_commit is not None:
             before_commit()
-        _replace(result, dest)
+        replace_path(result, dest)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
@@ -256,7 +256,8 @@ def _chmod_tree(path: Path, mode: int) -> None:
         path.chmod(mode)
 
 
-def _replace(source: Path, dest: Path) -> None:
+def replace_path(source: Path, dest: Path) -> None:
+    """Put `source` at `dest`, replacing a file or directory there (blocking)."""
     if dest.is_dir() and not dest.is_symlink():
         old = dest.parent / f".{dest.name}.old-{uuid.uuid4().hex[:12]}"
         dest.rename(old)

@@ -14,6 +14,7 @@ import attrs
 
 from ._budget import TransferBudget
 from ._config import RepositoryConfig
+from ._dirsave import plan_marked, save_directory
 from ._download import download
 from ._events import (
     CompleteCallback,
@@ -202,7 +203,10 @@ class Artifacts:
         """
         observer = SaveObserver(on_progress)  # logs and traces; refuses an async on_progress
         on_progress = observer
-        planned = await self._located(await self._plan(outputs, context))
+        planned = await self._located(await plan_marked(
+            functools.partial(self._plan, outputs, context), outputs,
+            inline=len(outputs) <= _PLAN_INLINE,
+        ))
         on_complete = observer.begin(planned, on_complete)
         await call(on_report, ReportDetails(records=planned))
         engine = self._engine(on_progress)
@@ -222,8 +226,12 @@ class Artifacts:
             record = planned[index]
             try:
                 try:
-                    source = open_source(spec.path, record.archive)
-                    final[index] = await self._save(engine, spec, record, source)
+                    if record.directory:
+                        driver = await self.driver(record.location.repository)
+                        final[index] = await save_directory(engine, driver, spec, record)
+                    else:
+                        source = open_source(spec.path, record.archive)
+                        final[index] = await self._save(engine, spec, record, source)
                 except MissingInputError as exc:
                     if spec.optional:
                         final[index] = attrs.evolve(record, status=ArtifactStatus.SKIPPED,

@@ -27,14 +27,15 @@ import aiofiles.os
 import anyio
 import anyio.to_thread
 import attrs
-from anyio.abc import TaskGroup
 
 from ._archive import extract
 from ._bridge import LoopPort, PortReader, run_in_thread
 from ._budget import TransferBudget
 from ._checksums import combine_all, crc32c
-from ._exceptions import ArtifactError, IntegrityError, UnsafeArchiveError
+from ._dirload import load_directory
+from ._exceptions import ArtifactNotFoundError, IntegrityError, UnsafeArchiveError
 from ._options import TransferOptions
+from ._outcomes import first_error_tasks as _task_group
 from ._parts import DEFAULT_PART_SIZE
 from ._ranged import WINDOW, RangedFile
 from ._reads import (
@@ -72,47 +73,28 @@ def _remove(path: Path) -> None:
     path.unlink(missing_ok=True)
 
 
-@asynccontextmanager
-async def _task_group() -> AsyncIterator[TaskGroup]:
-    """A task group that fails with its first error, not an `ExceptionGroup`: one
-    download fails with one error of this library."""
-    try:
-        async with anyio.create_task_group() as tg:
-            yield tg
-    except BaseExceptionGroup as group:
-        first = _first_error(group)
-        if first is None:
-            raise
-    else:
-        return
-    raise first  # outside the handler: its own cause and traceback stay as they were
-
-
-def _first_error(group: BaseExceptionGroup[BaseException]) -> Exception | None:
-    """The first error of this library in `group`, else its first error of any kind."""
-    leaves = [e for e in _leaves(group) if isinstance(e, Exception)]
-    return next((e for e in leaves if isinstance(e, ArtifactError)), None) or \
-        next(iter(leaves), None)
-
-
-def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
-    found: list[BaseException] = []
-    for exc in group.exceptions:
-        found.extend(_leaves(exc) if isinstance(exc, BaseExceptionGroup) else [exc])
-    return found
-
-
 async def _write_file(chunks: AsyncGenerator[bytes, None], dest: Path, mode: int | None) -> None:
-    async with _staged(dest, mode) as tmp, aiofiles.open(tmp, "wb") as f, aclosing(chunks):
-        async for chunk in chunks:
-            await f.write(chunk)
+    async with _staged(dest, mode) as tmp, aclosing(chunks):
+        # Shielded: a cancellation while the executor opens the file (one file of a
+        # directory failing cancels the others) would drop the open file unclosed.
+        with anyio.CancelScope(shield=True):
+            f = await aiofiles.open(tmp, "wb")
+        try:
+            async for chunk in chunks:
+                await f.write(chunk)
+        finally:
+            with anyio.CancelScope(shield=True):
+                await f.close()
 
 
 _IOV_BATCH = 512  # buffers per pwritev, under IOV_MAX (1024 on Linux)
 
 
 def _write_at(fd: int, chunks: list[bytes], offset: int) -> int:
-    """Write `chunks` one after the other at `offset` of `fd`; return their CRC32C."""
+    """Write `chunks` one after the other at `offset` of `fd`; return their CRC32C.
+
+    Empties `chunks`: their memory is freed here, in the worker thread, not on the loop.
+    """
     crc = 0
     for start in range(0, len(chunks), _IOV_BATCH):
         batch = chunks[start : start + _IOV_BATCH]
@@ -125,6 +107,7 @@ def _write_at(fd: int, chunks: list[bytes], offset: int) -> int:
         offset += want
         for chunk in batch:
             crc = crc32c(chunk, crc)
+    chunks.clear()
     return crc
 
 
@@ -156,23 +139,22 @@ async def _parallel_file(
 
         async def fetch(offset: int, length: int) -> None:
             # The chunks are kept as they arrive (no copy on the event loop) and written
-            # at their offset by one worker-thread call, which also computes their CRC32C:
-            # one copy per byte, by the kernel.
+            # at their offset by one worker-thread call, which also computes their CRC32C
+            # and frees them: one copy per byte, by the kernel. The range holds its slot
+            # until written, so at most `max_parts` ranges use threads at once.
             try:
-                chunks: list[bytes] = []
-                filled = 0
                 async with budget.part_slot():
-                    async for chunk in resilient_read(driver, key, offset=offset,
-                                                      length=length, options=options):
-                        chunks.append(chunk)
-                        filled += len(chunk)
-                if filled != length:
-                    raise IntegrityError(
-                        f"{driver.describe(key)}: range at {offset} returned {filled} bytes, "
-                        f"expected {length} (the object changed during the download)"
-                    )
-                crcs[offset] = (await anyio.to_thread.run_sync(_write_at, fd, chunks, offset),
-                                length)
+                    # A comprehension: no variable of this frame keeps the last chunk.
+                    chunks = [chunk async for chunk in resilient_read(
+                        driver, key, offset=offset, length=length, options=options)]
+                    filled = sum(len(chunk) for chunk in chunks)
+                    if filled != length:
+                        raise IntegrityError(
+                            f"{driver.describe(key)}: range at {offset} returned {filled} "
+                            f"bytes, expected {length} (the object changed during the download)"
+                        )
+                    crc = await anyio.to_thread.run_sync(_write_at, fd, chunks, offset)
+                crcs[offset] = (crc, length)
             finally:
                 budget.release_bytes(length)
 
@@ -285,10 +267,26 @@ async def download(driver: Driver, record: ArtifactRecord, dest: Path, *, mode: 
     which is read in ranges.
     """
     dest = dest.absolute()  # noqa: ASYNC240 - getcwd only, no file I/O
-    if record.checksum is None and (verify or mode is None):
+    if record.directory:
+        await load_directory(driver, record, dest, mode=mode, verify=verify, options=options,
+                             budget=budget, load_file=_load_file)
+        return
+    if record.checksum is None and (verify or mode is None or
+                                    record.archive.kind is ArchiveKind.NONE):
         # A key-only input has no recorded checksum: use the backend's whole-object
         # CRC32C when it keeps one. Nor a recorded mode: use the one saved with the object.
-        info = await stat(driver, record.location.key, options)
+        # With archive none, the stat also tells a file from a directory.
+        try:
+            info = await stat(driver, record.location.key, options)
+        except ArtifactNotFoundError:
+            if record.archive.kind is not ArchiveKind.NONE:
+                raise
+            # No object: a directory stored with archive none (ours, with a manifest, or
+            # Argo's, found by listing), else not found.
+            await load_directory(driver, record, dest, mode=mode, verify=verify,
+                                 options=options, budget=budget, load_file=_load_file,
+                                 listing=True)
+            return
         if mode is None:
             mode = _stored_mode(info.metadata)
         if verify:

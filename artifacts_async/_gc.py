@@ -4,6 +4,11 @@ Only records that are `stored` and due are deleted. A record that was never stor
 planned output of an attempt that failed before uploading, a failed upload, a skipped
 optional output — is reported as skipped ("never stored"): it causes no driver lookup, no
 delete request and no error. One artifact's failure never stops the others.
+
+The one exception is a directory stored with archive none (`record.directory`): its
+objects are found by listing its key, and a due record of a failed or killed attempt has
+what that attempt left (files, no manifest) deleted; with a manifest there, another
+attempt stored the key and nothing is deleted.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import anyio
 import attrs
 import stamina
 
+from ._dirgc import delete_directory
 from ._exceptions import (
     ArtifactError,
     ArtifactNotFoundError,
@@ -141,6 +147,13 @@ def _problem(error: BaseException) -> str:
     return "configuration" if isinstance(error, ConfigurationError) else "runtime"
 
 
+#: A directory stored with archive none is collected by listing its key (`_dirgc`) in
+#: these states: stored, or never stored but maybe partly uploaded (a failed or killed
+#: attempt leaves files without a manifest, which are deleted; planned covers a killed
+#: process whose record was kept from `on_report`).
+_DIRECTORY_STATES = (ArtifactStatus.STORED, ArtifactStatus.FAILED, ArtifactStatus.PLANNED)
+_LEFTOVERS = "never stored; the files an unfinished attempt left were deleted"
+
 #: The reason of a `deleted` outcome whose object may already have been gone.
 UNKNOWN_PRESENCE = "deleted; the backend cannot tell whether it still existed"
 
@@ -193,6 +206,39 @@ async def _presence(driver: Driver, keys: Sequence[str], *, attempts: int,
     return found
 
 
+async def _collect_directory(
+    record: ArtifactRecord, *, driver_for: DriverFor, limiter: anyio.CapacityLimiter,
+    dry_run: bool, retry_attempts: int,
+) -> tuple[GCOutcome, int]:
+    """The outcome of collecting one directory artifact, and the delete requests sent."""
+    stored = record.status is ArtifactStatus.STORED
+    if stored and dry_run:
+        return _outcome(record, GCStatus.WOULD_DELETE), 0
+    try:
+        driver = await driver_for(record.location.repository)
+    except ArtifactError as exc:
+        return _outcome(record, GCStatus.FAILED, str(exc), "configuration"), 0
+    async with limiter:
+        result = await delete_directory(driver, record.location.key, attempts=retry_attempts,
+                                        unfinished=not stored, dry_run=dry_run)
+    if result.error is not None:
+        outcome = _outcome(record, GCStatus.FAILED, str(result.error), _problem(result.error))
+    elif not stored:
+        if result.kept:
+            outcome = _outcome(record, GCStatus.SKIPPED,
+                               "never stored (another attempt stored this key)")
+        elif not result.found:
+            outcome = _outcome(record, GCStatus.SKIPPED, "never stored")
+        else:
+            outcome = _outcome(record, GCStatus.WOULD_DELETE if dry_run else GCStatus.DELETED,
+                               _LEFTOVERS)
+    elif not result.found:
+        outcome = _outcome(record, GCStatus.ALREADY_ABSENT, "already absent")
+    else:
+        outcome = _outcome(record, GCStatus.DELETED)
+    return outcome, result.requests
+
+
 async def collect_garbage(
     records: Sequence[ArtifactRecord],
     *,
@@ -213,7 +259,12 @@ async def collect_garbage(
     """
     results: dict[int, GCOutcome] = {}
     due: dict[str, dict[str, list[int]]] = {}  # repository -> key -> record indexes
+    directories: list[int] = []
     for index, record in enumerate(records):
+        if record.directory and record.gc is not GCStrategy.NEVER and \
+                _due(record.gc, event) and record.status in _DIRECTORY_STATES:
+            directories.append(index)
+            continue
         reason = _skip_reason(record, event)
         if reason is not None:
             results[index] = _outcome(record, GCStatus.SKIPPED, reason)
@@ -268,9 +319,18 @@ async def collect_garbage(
             for start in range(0, len(items), batch):
                 tg.start_soon(delete_batch, driver, dict(items[start : start + batch]))
 
+    async def collect_directory(index: int) -> None:
+        nonlocal requests
+        results[index], sent = await _collect_directory(
+            records[index], driver_for=driver_for, limiter=limiter, dry_run=dry_run,
+            retry_attempts=retry_attempts)
+        requests += sent
+
     async with anyio.create_task_group() as tg:
         for repository, keys in due.items():
             tg.start_soon(collect_repository, repository, keys)
+        for index in directories:
+            tg.start_soon(collect_directory, index)
     return GCReport(outcomes=[results[i] for i in range(len(records))], requests=requests)
 
 

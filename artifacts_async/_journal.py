@@ -32,6 +32,11 @@ CREATE TABLE IF NOT EXISTS parts (
     crc32c TEXT NOT NULL,
     PRIMARY KEY (target, number)
 );
+CREATE TABLE IF NOT EXISTS objects (
+    target TEXT PRIMARY KEY,
+    size INTEGER NOT NULL,
+    crc32c TEXT NOT NULL
+);
 """
 
 
@@ -109,6 +114,35 @@ class Journal:
             db.execute("DELETE FROM uploads WHERE target = ?", (target,))
 
         await self._db.run(work)
+
+    async def record_objects(self, objects: list[tuple[str, int, str]]) -> None:
+        """Record whole objects the backend confirmed: `(target, size, crc32c hex)`.
+
+        The files of a directory stored with archive `none`: a rerun skips those still
+        stored with the same size and CRC32C.
+        """
+        if not objects:
+            return
+
+        def work(db: sqlite3.Connection) -> None:
+            db.executemany(
+                "INSERT OR REPLACE INTO objects (target, size, crc32c) VALUES (?, ?, ?)",
+                objects,
+            )
+
+        await self._db.run(work)
+
+    async def objects(self, prefix: str) -> dict[str, tuple[int, str]]:
+        """The recorded objects whose target starts with `prefix`: target -> (size, crc)."""
+        rows = await self._run(
+            "SELECT target, size, crc32c FROM objects WHERE substr(target, 1, ?) = ?",
+            len(prefix), prefix,
+        )
+        return {str(t): (int(str(s)), str(c)) for t, s, c in rows}
+
+    async def forget_objects(self, prefix: str) -> None:
+        """Drop the recorded objects whose target starts with `prefix`."""
+        await self._run("DELETE FROM objects WHERE substr(target, 1, ?) = ?", len(prefix), prefix)
 
     async def targets(self) -> list[tuple[str, str]]:
         """Every journaled `(target, upload_id)`."""

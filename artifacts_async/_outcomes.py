@@ -8,12 +8,16 @@ engine raises its first error as itself); this is the boundary that catches the 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from contextlib import asynccontextmanager
 from typing import TypeVar
+
+import anyio
+from anyio.abc import TaskGroup
 
 from ._exceptions import ArtifactError, TransferError
 
-__all__ = ["as_artifact_error", "in_spec_order"]
+__all__ = ["as_artifact_error", "first_error_tasks", "in_spec_order"]
 
 V = TypeVar("V")
 
@@ -51,3 +55,27 @@ def as_artifact_error(exc: Exception, what: str) -> ArtifactError:
 def in_spec_order(errors: Mapping[str, V], names: Sequence[str]) -> dict[str, V]:
     """`errors` re-keyed in the order of `names` (the specs), not of completion."""
     return {name: errors[name] for name in names if name in errors}
+
+
+@asynccontextmanager
+async def first_error_tasks() -> AsyncIterator[TaskGroup]:
+    """A task group that fails with its first error, not an `ExceptionGroup`: one
+    transfer of many (the ranges of a file, the files of a directory) fails with one
+    error of this library."""
+    try:
+        async with anyio.create_task_group() as tg:
+            yield tg
+    except BaseExceptionGroup as group:
+        first = _first_error(group)
+        if first is None:
+            raise
+    else:
+        return
+    raise first  # outside the handler: its own cause and traceback stay as they were
+
+
+def _first_error(group: BaseExceptionGroup[BaseException]) -> Exception | None:
+    """The first error of this library in `group`, else its first error of any kind."""
+    leaves = [e for e in _leaves(group) if isinstance(e, Exception)]
+    return next((e for e in leaves if isinstance(e, ArtifactError)), None) or \
+        next(iter(leaves), None)

@@ -149,9 +149,15 @@ async def verified_stream(
     checksum.
 
     A mismatch raises `IntegrityError` after the last chunk, so consumers must treat the
-    data as unconfirmed until the iterator ends.
+    data as unconfirmed until the iterator ends. A directory stored with archive none
+    has no single object to stream: `ConfigurationError`.
     """
     key = record.location.key
+    if record.directory:
+        raise ConfigurationError(
+            f"artifact {record.name!r} is a directory stored with archive 'none' (one object "
+            "per file): load it with load_inputs, or stream one of its files by its key"
+        )
     whole = offset == 0 and length is None
     check = verify and whole
     expected = expected_crc(record) if check else None

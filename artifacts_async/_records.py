@@ -67,6 +67,11 @@ class ArtifactRecord:
     `checksum` is `crc32c:<8 hex digits>` of the stored bytes (after archiving),
     or None when unknown; any other value raises `ConfigurationError` when the record is
     built, since it could not be verified. Every field is type-checked the same way.
+
+    `directory` is true for a directory stored with archive `none`: one object per file
+    under `<key>/` and a manifest, `<key>/.artifacts-async-manifest.json`, written last
+    (docs/transfers.md). Its `size` is the total size of its files and its `checksum`
+    the CRC32C of the manifest, which holds each file's size and CRC32C.
     """
 
     name: str = attrs.field(validator=_str)
@@ -85,6 +90,7 @@ class ArtifactRecord:
         default=None, validator=optional(of_type(int, "a permission value like 0o644"))
     )
     error: str | None = attrs.field(default=None, validator=optional(_str))
+    directory: bool = attrs.field(default=False, validator=of_type(bool, "True or False"))
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (enums as their values)."""

@@ -37,7 +37,8 @@ class Archive:
     """An archive strategy: `Archive.none()`, `Archive.tar(compression_level=6)`, `Archive.zip()`.
 
     For tar, `compression_level` 0 means a plain tar and 1-9 a gzip-compressed one.
-    A directory cannot be stored with `none`; a file stored with `none` keeps its bytes.
+    A file stored with `none` keeps its bytes; a directory is stored as one object per
+    file under its key, with a manifest (`ArtifactRecord.directory`).
     """
 
     kind: ArchiveKind = attrs.field(validator=of_type(ArchiveKind, "an ArchiveKind"))

@@ -122,6 +122,9 @@ async def ours(job: Job, meter: Meter) -> dict[str, Any]:
             outputs = [aa.OutputArtifact(name=f"f{i}", path=path, key=_key(job, path),
                                          repository="store", archive=aa.Archive.none())
                        for i, path in enumerate(_files(job["source"]))]
+        elif op == "put_dir":  # the directory with archive none: one object per file
+            outputs = [aa.OutputArtifact(name="dir", path=job["source"], key=job["key"],
+                                         repository="store", archive=aa.Archive.none())]
         elif op == "put_tar":
             outputs = [aa.OutputArtifact(name="dir", path=job["source"], key=job["key"],
                                          repository="store",

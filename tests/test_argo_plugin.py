@@ -182,17 +182,23 @@ def test_bad_configurations_and_keys_get_errors_and_the_server_keeps_serving(
     assert (Path(config["root"]) / "wf" / "f.bin").read_bytes() == b"payload"
 
 
-def test_a_directory_file_named_like_a_template_is_refused_not_rendered(
+def test_a_directory_file_named_like_a_template_is_stored_verbatim_not_rendered(
     plugin: Plugin, config: dict[str, Any], tmp_path: Path
 ) -> None:
-    """A file called `{{workflow.name}}` in a saved directory is refused with a clear
-    error instead of being stored under a rendered key."""
+    """A file called `{{workflow.name}}` in a saved directory is stored under its own
+    name (file names are never rendered as templates), with the directory's manifest, and
+    loads back."""
     (tmp_path / "d").mkdir()
     (tmp_path / "d" / "{{workflow.name}}").write_text("x")
-    response = plugin.save(tmp_path / "d", "wf/d", config)
-    assert "KeyTemplateError" in response.error
-    assert "already rendered" in response.error
-    assert not (Path(config["root"]) / "wf").exists()
+    assert plugin.save(tmp_path / "d", "wf/d", config).success
+    stored = Path(config["root"]) / "wf" / "d"
+    assert sorted(p.name for p in stored.iterdir()) == [".artifacts-async-manifest.json",
+                                                        "{{workflow.name}}"]
+    assert plugin.list_objects("wf/d", config).objects == ["wf/d/{{workflow.name}}"]
+    assert plugin.load("wf/d", tmp_path / "out", config).success
+    assert (tmp_path / "out" / "{{workflow.name}}").read_text() == "x"
+    assert plugin.delete("wf/d", config).success
+    assert not stored.exists()
 
 
 def _chunks(total: int, seed: bytes) -> Iterator[bytes]:

@@ -72,12 +72,14 @@ def test_save_load_cat_ls_stat_round_trip(work: Path) -> None:
     """save --json, then load, cat, ls and stat read back the same bytes."""
     env = {"ARTIFACTS_ASYNC_CONFIG": str(work / "repos.toml")}
     saved = run("--json", "save", "model=out/model.bin", "logs=out/logs", "--archive", "none",
-                *CTX, cwd=work, env=env, check=None)
-    # `--archive none` cannot store a directory: logs fails, model is stored, exit 1.
-    assert saved.returncode == 1
+                *CTX, cwd=work, env=env)
+    # `--archive none` stores a directory as one object per file and a manifest.
     records = {r["name"]: r for r in out_json(saved)["records"]}
-    assert records["model"]["status"] == "stored"
-    assert records["logs"]["status"] == "failed"
+    assert records["model"]["status"] == records["logs"]["status"] == "stored"
+    assert records["logs"]["directory"] is True
+    (work / "none-records.json").write_bytes(saved.stdout)
+    run("load", "--records", "none-records.json", "logs=in/logs-none", cwd=work, env=env)
+    assert (work / "in" / "logs-none" / "train.log").read_text() == "epoch 1\n"
     (work / "specs.yaml").write_text("- {name: logs, path: out/logs, archive: tar:1}\n")
     saved = run("--json", "save", "model=out/model.bin", "--archive", "none",
                 "--specs", "specs.yaml", *CTX, cwd=work, env=env)
@@ -101,8 +103,9 @@ def test_save_load_cat_ls_stat_round_trip(work: Path) -> None:
     assert by_key.stdout == cat.stdout
 
     listed = out_json(run("--json", "ls", "train/", cwd=work, env=env))
-    assert sorted(o["key"] for o in listed["objects"]) == ["train/u1/logs.tgz",
-                                                           "train/u1/model.bin"]
+    assert sorted(o["key"] for o in listed["objects"]) == [
+        "train/u1/logs.tgz", "train/u1/logs/.artifacts-async-manifest.json",
+        "train/u1/logs/train.log", "train/u1/model.bin"]
     info = out_json(run("--json", "stat", "train/u1/model.bin", cwd=work, env=env))
     assert info["size"] == 3 * 1024 * 1024 + 17
     missing = run("stat", "train/u1/nope", cwd=work, env=env, check=3)

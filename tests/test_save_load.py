@@ -189,18 +189,25 @@ async def test_missing_paths(tmp_path: Path, memory_store_name: str) -> None:
     assert sorted(MemoryDriver.get_store(memory_store_name).objects) == ["wf/wf-pod-1/here.tgz"]
 
 
-async def test_directory_with_archive_none_fails_clearly(tmp_path: Path,
-                                                         memory_store_name: str) -> None:
-    """A directory cannot be stored with archive none: a ConfigurationError for it."""
+async def test_directory_with_archive_none_round_trips(tmp_path: Path,
+                                                       memory_store_name: str) -> None:
+    """A directory with archive none is stored (one object per file and a manifest) and
+    loads back identical."""
     make_tree(tmp_path / "d")
     config = aa.RepositoryConfig.from_dict(
         {"repositories": {"m": {"driver": "memory", "name": memory_store_name}}})
-    async with aa.Artifacts(config) as arts:
+    async with aa.Artifacts(config, options=aa.TransferOptions(resume=False)) as arts:
         result = await arts.save_outputs(
             [aa.OutputArtifact(name="d", path=tmp_path / "d", archive=aa.Archive.none())],
             context=CTX)
-    assert isinstance(result.errors["d"], aa.ConfigurationError)
-    assert "tar or zip" in str(result.errors["d"])
+        result.raise_for_errors()
+        (record,) = result.records
+        assert record.directory
+        await arts.load_inputs([aa.InputArtifact(name="d", path=tmp_path / "out", record=record)],
+                               context=CTX)
+    assert files_under(tmp_path / "out") == files_under(tmp_path / "d")
+    assert (tmp_path / "out" / "empty-dir").is_dir()
+    assert os.readlink(tmp_path / "out" / "link") == "a.txt"
 
 
 async def test_uploads_run_concurrently(tmp_path: Path, memory_store_name: str) -> None:

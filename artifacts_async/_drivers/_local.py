@@ -11,11 +11,17 @@ Layout under `root`:
 
 Invariant: a file appears under its final key only by `os.replace` of a complete file
 on the same filesystem, so a reader never sees a partial object.
+
+Checksums: nothing is in transit between the engine and a file, so the driver declares no
+per-part checksum (`DriverLimits.checksums` is empty) and computes none. The engine's
+CRC32C of each part (from the very buffer written here) is the record's checksum, and every
+load checks the bytes it reads from the file against it (docs/transfers.md, "Integrity").
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import shutil
@@ -26,11 +32,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar, Self, final
 
-import aiofiles
-import aiofiles.os
 import anyio
 
-from .._checksums import combine_all
 from .._exceptions import (
     ArtifactNotFoundError,
     BackendError,
@@ -39,24 +42,38 @@ from .._exceptions import (
     PermissionDeniedError,
 )
 from ..abc import (
-    ChecksumKind,
     DeleteOutcome,
     DriverLimits,
     ObjectInfo,
     PartChecksums,
     PendingUpload,
+    SettingsReader,
     UploadedPart,
     limits_from_settings,
     resolve_range,
 )
-from ..abc._helpers import verify_part_crc
 from ._sidecar import MetadataSidecars
 
 __all__ = ["LocalDriver"]
 
 _STATE = ".artifacts-async"
-_CHUNK = 1024 * 1024
+# One worker-thread call reads this much: a range of the default part size is one call.
+_READ_BLOCK = 8 * 1024 * 1024
 _TMP_PREFIX = "tmp:"
+
+
+def default_threads() -> int:
+    """The local driver's default number of worker threads copying bytes: the cores, at
+    least 2."""
+    return max(2, os.cpu_count() or 2)
+
+
+def _write_all(fd: int, data: bytes | bytearray, offset: int) -> None:
+    """Write all of `data` at `offset` of `fd` (a short write is continued)."""
+    view = memoryview(data)
+    written = 0
+    while written < len(view):
+        written += os.pwrite(fd, view[written:], offset + written)
 
 
 def _translate(exc: OSError, what: str) -> BackendError:
@@ -69,7 +86,7 @@ def _translate(exc: OSError, what: str) -> BackendError:
 
 @final
 class LocalDriver:
-    """Objects as files under `root`; verifies each part's CRC32C as it writes it."""
+    """Objects as files under `root`, each byte written once from the engine's buffer."""
 
     DEFAULT_LIMITS: ClassVar[DriverLimits] = DriverLimits(
         min_part_size=1,
@@ -77,23 +94,33 @@ class LocalDriver:
         max_parts=100_000,
         max_object_size=None,
         max_single_put=8 * 1024**2,
-        checksums=frozenset({ChecksumKind.CRC32C}),
+        # Nothing is in transit: no per-part checksum to verify (see the module docstring).
+        checksums=frozenset(),
         delete_batch_size=1000,
     )
 
-    def __init__(self, root: str | os.PathLike[str], *, limits: DriverLimits | None = None) -> None:
+    def __init__(self, root: str | os.PathLike[str], *, limits: DriverLimits | None = None,
+                 threads: int | None = None) -> None:
         self.root = Path(root).absolute()
         self._state = self.root / _STATE
         self._sidecars = MetadataSidecars(self._state)
         self._limits = limits or self.DEFAULT_LIMITS
+        # Copying bytes to and from files is bound by the cores and the memory bus: more
+        # worker threads than cores at once only contend for the GIL and for the cores,
+        # and the event loop waits behind them (docs/benchmarks.md, "Local driver").
+        self._copiers = anyio.CapacityLimiter(threads or default_threads())
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any]) -> Self:
-        """Settings: `root` (a directory, created if missing), and optional limits."""
+        """Settings: `root` (a directory, created if missing), optional limits, and
+        `threads`: how many worker threads copy bytes at once (default: the cores, at
+        least 2)."""
         root = settings.get("root")
         if not isinstance(root, str | os.PathLike) or not str(root):
             raise ConfigurationError("local driver: set 'root' to a directory path")
-        return cls(root, limits=limits_from_settings(cls.DEFAULT_LIMITS, settings))
+        threads = SettingsReader(settings, driver="local").count("threads", default_threads())
+        return cls(root, limits=limits_from_settings(cls.DEFAULT_LIMITS, settings),
+                   threads=threads)
 
     @property
     def limits(self) -> DriverLimits:
@@ -132,14 +159,14 @@ class LocalDriver:
         tmp = self._state / "tmp" / f"{uuid.uuid4().hex}"
 
         def write() -> ObjectInfo:
-            # One worker-thread call: the check, the bytes, the sidecar and the rename.
-            problem, crc = verify_part_crc(data, checksums)
-            if problem:
-                raise IntegrityError(f"{self.describe(key)}: {problem} in the sent object")
+            # One worker-thread call: the bytes, the sidecar and the rename.
             try:
                 tmp.parent.mkdir(parents=True, exist_ok=True)
-                with tmp.open("wb") as f:
-                    f.write(data)
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+                try:
+                    _write_all(fd, data, 0)
+                finally:
+                    os.close(fd)
                 self._sidecars.write(key, tmp, metadata)
                 path.parent.mkdir(parents=True, exist_ok=True)
                 tmp.replace(path)
@@ -147,10 +174,10 @@ class LocalDriver:
                 with contextlib.suppress(OSError):
                     tmp.unlink()
                 raise
-            return self._info(key, path.stat(), {"crc32c": f"{crc:08x}"}, metadata)
+            return self._info(key, path.stat(), {}, metadata)
 
         try:
-            return await anyio.to_thread.run_sync(write)
+            return await anyio.to_thread.run_sync(write, limiter=self._copiers)
         except OSError as exc:
             raise _translate(exc, self.describe(key)) from exc
 
@@ -203,28 +230,21 @@ class LocalDriver:
     ) -> UploadedPart:
         def write() -> UploadedPart:
             directory = self._check_upload(key, upload_id)
-            problem, crc_value = verify_part_crc(data, checksums)
-            if problem:
-                raise IntegrityError(f"{self.describe(key)}: {problem} in part {number}")
             fd = os.open(directory / "data", os.O_WRONLY)
             try:
-                view = memoryview(data)
-                written = 0
-                while written < len(view):
-                    written += os.pwrite(fd, view[written:], offset + written)
+                _write_all(fd, data, offset)
             finally:
                 os.close(fd)
-            crc = f"{crc_value:08x}"
             # The marker is written after the bytes: list_parts never reports a part
             # whose bytes are not all on disk.
             marker = directory / f"part-{number:06d}.json"
             marker_tmp = marker.with_suffix(".tmp")
-            marker_tmp.write_text(json.dumps({"size": len(data), "offset": offset, "crc32c": crc}))
+            marker_tmp.write_text(json.dumps({"size": len(data), "offset": offset}))
             marker_tmp.replace(marker)
-            return UploadedPart(number=number, size=len(data), etag=crc, checksums={"crc32c": crc})
+            return UploadedPart(number=number, size=len(data))
 
         try:
-            return await anyio.to_thread.run_sync(write)
+            return await anyio.to_thread.run_sync(write, limiter=self._copiers)
         except OSError as exc:
             raise _translate(exc, self.describe(key)) from exc
 
@@ -233,10 +253,7 @@ class LocalDriver:
         for marker in sorted(directory.glob("part-*.json")):
             info = json.loads(marker.read_text())
             number = int(marker.stem.removeprefix("part-"))
-            part = UploadedPart(
-                number=number, size=info["size"], etag=info["crc32c"],
-                checksums={"crc32c": info["crc32c"]},
-            )
+            part = UploadedPart(number=number, size=info["size"])
             parts.append((part, info["offset"]))
         return parts
 
@@ -259,7 +276,6 @@ class LocalDriver:
             metadata = meta.get("metadata") or {}
             held = {p.number: (p, offset) for p, offset in self._parts(directory)}
             expected_offset = 0
-            pieces = []
             for wanted in parts:
                 if wanted.number not in held:
                     raise IntegrityError(f"{self.describe(key)}: part {wanted.number} is missing")
@@ -270,15 +286,13 @@ class LocalDriver:
                         "previous part (offset or size differs)"
                     )
                 expected_offset += part.size
-                pieces.append((int(part.checksums["crc32c"], 16), part.size))
             data = directory / "data"
             os.truncate(data, expected_offset)
             self._sidecars.write(key, data, metadata)
             path.parent.mkdir(parents=True, exist_ok=True)
             data.replace(path)
             shutil.rmtree(directory, ignore_errors=True)
-            return self._info(key, path.stat(), {"crc32c": f"{combine_all(pieces):08x}"},
-                              metadata)
+            return self._info(key, path.stat(), {}, metadata)
 
         try:
             return await anyio.to_thread.run_sync(finish)
@@ -290,7 +304,7 @@ class LocalDriver:
             name = upload_id.removeprefix(_TMP_PREFIX)
             if name.isalnum():
                 with contextlib.suppress(FileNotFoundError):
-                    await aiofiles.os.remove(self._state / "tmp" / name)
+                    await anyio.to_thread.run_sync(os.remove, self._state / "tmp" / name)
             return
         with contextlib.suppress(ArtifactNotFoundError):
             directory = self._upload_dir(upload_id)
@@ -338,29 +352,40 @@ class LocalDriver:
         self, key: str, *, offset: int = 0, length: int | None = None
     ) -> AsyncIterator[bytes]:
         path = self._path(key)
+
+        def open_range() -> tuple[int, int, int]:
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                st = os.fstat(fd)
+                if not stat.S_ISREG(st.st_mode):
+                    raise IsADirectoryError(errno.EISDIR, "is a directory", str(path))
+                return fd, *resolve_range(st.st_size, offset, length)
+            except BaseException:
+                os.close(fd)
+                raise
+
         try:
-            # Shielded: a cancellation while the executor opens the file would drop the
-            # open file object unclosed.
+            # Shielded: a cancellation while the worker thread opens the file would leak
+            # the descriptor.
             with anyio.CancelScope(shield=True):
-                f = await aiofiles.open(path, "rb")
+                fd, start, end = await anyio.to_thread.run_sync(open_range)
         except OSError as exc:
             raise _translate(exc, self.describe(key)) from exc
         try:
-            size = os.fstat(f.fileno()).st_size
-            start, end = resolve_range(size, offset, length)
-            await f.seek(start)
-            remaining = end - start
-            while remaining > 0:
-                chunk = await f.read(min(_CHUNK, remaining))
+            # Large reads, one worker-thread call each: a range of a parallel download
+            # of the default part size is read in one call.
+            while start < end:
+                chunk = await anyio.to_thread.run_sync(
+                    os.pread, fd, min(_READ_BLOCK, end - start), start, limiter=self._copiers
+                )
                 if not chunk:
                     break
-                remaining -= len(chunk)
+                start += len(chunk)
                 yield chunk
         except OSError as exc:
             raise _translate(exc, self.describe(key)) from exc
         finally:
-            with anyio.CancelScope(shield=True):
-                await f.close()
+            os.close(fd)
 
     async def delete(self, keys: Sequence[str]) -> Sequence[DeleteOutcome]:
         def remove_all() -> list[DeleteOutcome]:

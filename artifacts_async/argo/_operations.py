@@ -2,23 +2,24 @@
 
 Argo's executor archives an output itself before it calls the plugin (`.tgz`, `.zip`, or
 the file as is), so `Save` receives a file and stores its bytes unchanged; a directory
-(an output with `archive: none`) is stored as Argo's own drivers store it, one object per
-file under `<key>/`, and all of them are uploaded concurrently. `Load` mirrors that: an
-object becomes a file, a "directory" of objects becomes a directory; the executor then
-unpacks archives as it does for its built-in drivers.
+(an output with `archive: none`) is stored as a directory with archive none: one object
+per file under `<key>/`, as Argo's own drivers store it, all uploaded concurrently, and a
+manifest written last. `Load` mirrors that: an object becomes a file, a directory (with a
+manifest, or Argo's own, found by listing `<key>/`) becomes a directory; the executor
+then unpacks archives as it does for its built-in drivers.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterable, AsyncIterator
 from pathlib import Path
 
-import anyio.to_thread
+import attrs
 
 from .._artifacts import Artifacts
 from .._exceptions import ArtifactNotFoundError, BackendError, KeyTemplateError, MissingInputError
 from .._gc import GCEvent, GCStatus
+from .._manifest import manifest_key
 from .._records import ArtifactRecord, ArtifactStatus, Location
 from .._specs import Archive, Context, GCStrategy, InputArtifact, OutputArtifact
 from .._templates import validate_key
@@ -58,32 +59,10 @@ def _record(artifacts: Artifacts, key: str, info: ObjectInfo | None = None) -> A
     )
 
 
-def _walk(root: Path) -> list[tuple[Path, str]] | None:
-    """Every regular file under the directory `root` and its '/'-separated relative path
-    (links skipped, as Argo's drivers skip them); None when `root` is not a directory."""
-    if not root.is_dir():
-        return None
-    found = []
-    for folder, _dirs, files in os.walk(root):
-        for leaf in sorted(files):
-            path = Path(folder) / leaf
-            if path.is_file() and not path.is_symlink():
-                found.append((path, path.relative_to(root).as_posix()))
-    return found
-
-
 async def save(artifacts: Artifacts, name: str, key: str, path: Path) -> None:
-    """Store the file at `path` under `key`, or each file of a directory under `key/`."""
+    """Store the file at `path` under `key`, or the directory at `path` under `key/`."""
     key = checked_key(key)
-    files = await anyio.to_thread.run_sync(_walk, path)
-    if files is not None:
-        # Each file's key is checked like Argo's own: a name with '{{' is refused, not
-        # rendered as a template.
-        outputs = [OutputArtifact(name=str(i), path=p, key=checked_key(f"{key}/{rel}"),
-                                  archive=Archive.none())
-                   for i, (p, rel) in enumerate(files)]
-    else:
-        outputs = [OutputArtifact(name=_name(name), path=path, key=key, archive=Archive.none())]
+    outputs = [OutputArtifact(name=_name(name), path=path, key=key, archive=Archive.none())]
     result = await artifacts.save_outputs(outputs, context=_CONTEXT)
     result.raise_for_errors()
 
@@ -103,28 +82,17 @@ async def _stat(artifacts: Artifacts, key: str) -> ObjectInfo | None:
 
 
 async def _children(artifacts: Artifacts, key: str) -> list[str]:
+    """The files under `key/` (a directory's manifest is not one of them)."""
     driver = await artifacts.driver(REPOSITORY)
-    return [info.key async for info in driver.list(f"{key}/") if not info.key.endswith("/")]
+    return [info.key async for info in driver.list(f"{key}/")
+            if not info.key.endswith("/") and info.key != manifest_key(key)]
 
 
 async def load(artifacts: Artifacts, name: str, key: str, path: Path) -> None:
-    """Write the object `key` to the file `path`, or the objects under `key/` beneath the
+    """Write the object `key` to the file `path`, or the directory under `key/` to the
     directory `path`; raise `MissingInputError` when there is neither."""
     key = checked_key(key)
-    if await _stat(artifacts, key) is not None:
-        inputs = [InputArtifact(name=_name(name), path=path, key=key, archive=Archive.none())]
-    else:
-        children = await _children(artifacts, key)
-        if not children:
-            driver = await artifacts.driver(REPOSITORY)
-            raise MissingInputError(f"{driver.describe(key)} does not exist (neither an object "
-                                    "nor a directory of objects)")
-        inputs = []
-        for i, child in enumerate(children):
-            # Invariant: nothing is written outside `path`, whatever the stored keys are.
-            rel = validate_key(child[len(key) + 1:])
-            inputs.append(InputArtifact(name=str(i), path=path / rel, key=child,
-                                        archive=Archive.none()))
+    inputs = [InputArtifact(name=_name(name), path=path, key=key, archive=Archive.none())]
     await artifacts.load_inputs(inputs, context=_CONTEXT)
 
 
@@ -148,11 +116,11 @@ async def open_frames(artifacts: Artifacts, key: str) -> AsyncIterator[bytes]:
 
 
 async def delete(artifacts: Artifacts, key: str) -> None:
-    """Delete the object `key` and any objects under `key/`; absent ones are success."""
+    """Delete the object `key` and any directory under `key/` (its manifest first);
+    absent ones are success."""
     key = checked_key(key)
-    keys = [key, *await _children(artifacts, key)]
-    report = await artifacts.collect_garbage([_record(artifacts, k) for k in keys],
-                                             event=GCEvent.WORKFLOW_COMPLETED)
+    records = [_record(artifacts, key), attrs.evolve(_record(artifacts, key), directory=True)]
+    report = await artifacts.collect_garbage(records, event=GCEvent.WORKFLOW_COMPLETED)
     failed = [o for o in report.outcomes if o.status is GCStatus.FAILED]
     if failed:
         raise BackendError("; ".join(f"{o.location.key}: {o.reason}" for o in failed))

@@ -13,6 +13,7 @@ import pytest
 
 from .._exceptions import ArtifactNotFoundError, IntegrityError
 from ..abc import Driver, PartChecksums, crc32c, part_checksums
+from ._dirconformance import DirectoryConformance
 
 pytestmark = pytest.mark.anyio
 
@@ -68,11 +69,12 @@ LAZY_SIZE = 24 * 1024 * 1024
 LAZY_LIMIT = LAZY_SIZE // 2
 
 
-class DriverConformance:
+class DriverConformance(DirectoryConformance):
     """Subclass in a test module and provide an async `driver` fixture yielding a fresh,
     empty driver. Set `verifies_checksums = False` when the test server never rejects a
-    wrong checksum (moto for S3): the checksum-rejection test is then not collected at
-    all (rather than skipped), and the engine's own verification covers that backend.
+    wrong checksum (moto for S3), or the driver declares no per-part checksum (local:
+    nothing is in transit): the checksum-rejection test is then not collected at all
+    (rather than skipped), and the engine's own verification covers that backend.
     """
 
     pytestmark = pytest.mark.anyio

@@ -1,0 +1,126 @@
+"""The local driver's data path: each byte checksummed once, large reads, typed errors."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from types import SimpleNamespace
+
+import crc32c as crc32c_package
+import pytest
+
+import artifacts_async as aa
+from artifacts_async import BackendError, ConfigurationError, _download
+from artifacts_async._drivers._local import LocalDriver
+from artifacts_async.abc import PartChecksums, _helpers
+
+pytestmark = pytest.mark.anyio
+
+CTX = aa.Context(workflow_name="wf", workflow_uid="uid-1", pod_name="wf-pod-1")
+MiB = 1024 * 1024
+
+
+@pytest.fixture
+def checksummed(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The sizes of the buffers every CRC32C of this library is computed over."""
+    sizes: list[int] = []
+
+    def counting(data: bytes | bytearray | memoryview, value: int = 0) -> int:
+        sizes.append(len(data))
+        return int(crc32c_package.crc32c(data, value))
+
+    monkeypatch.setattr(_helpers, "_crc32c", SimpleNamespace(crc32c=counting))
+    return sizes
+
+
+async def test_each_byte_checksummed_once(tmp_path: Path, checksummed: list[int]) -> None:
+    """A multipart save to the local driver and its parallel load compute the CRC32C of
+    each byte once each: the driver does not check again what the engine computed."""
+    config = aa.RepositoryConfig.from_dict(
+        {"repositories": {"local": {"driver": "local", "root": str(tmp_path / "store")}}})
+    data = os.urandom(5 * MiB + 123)
+    (tmp_path / "big.bin").write_bytes(data)
+    options = aa.TransferOptions(state_dir=tmp_path / "state", part_size=MiB,
+                                 single_put_threshold=MiB)
+    async with aa.Artifacts(config, options=options) as artifacts:
+        saved = await artifacts.save_outputs(
+            [aa.OutputArtifact(name="big", path=tmp_path / "big.bin", key="k/big.bin",
+                               repository="local", archive=aa.Archive.none())], context=CTX)
+        saved.raise_for_errors()
+        assert sum(checksummed) == len(data)
+        checksummed.clear()
+        loaded = await artifacts.load_inputs(
+            [aa.InputArtifact(name="big", path=tmp_path / "out.bin", record=saved.records[0])],
+            context=CTX)
+        assert not loaded.errors
+    assert (tmp_path / "out.bin").read_bytes() == data
+    assert sum(checksummed) == len(data)
+    assert saved.records[0].checksum == f"crc32c:{crc32c_package.crc32c(data):08x}"
+
+
+async def test_range_read_in_one_chunk(tmp_path: Path) -> None:
+    """A range of the default part size (8 MiB) comes in one chunk: one worker-thread
+    call, not one per MiB."""
+    driver = LocalDriver(tmp_path)
+    data = os.urandom(8 * MiB + 10)
+    await driver.put("big", data, checksums=PartChecksums(), metadata={})
+    chunks = [c async for c in driver.read("big", offset=5, length=8 * MiB)]
+    assert [len(c) for c in chunks] == [8 * MiB]
+    assert chunks[0] == data[5 : 5 + 8 * MiB]
+    rest = [c async for c in driver.read("big", offset=-7)]
+    assert b"".join(rest) == data[-7:]
+
+
+async def test_read_of_a_directory_is_a_backend_error(tmp_path: Path) -> None:
+    """Reading a key that is a directory fails with a typed error, even for an empty
+    range that reads no byte."""
+    driver = LocalDriver(tmp_path)
+    await driver.put("dir/file", b"x", checksums=PartChecksums(), metadata={})
+    for length in (None, 0):
+        with pytest.raises(BackendError, match="is a directory"):
+            [c async for c in driver.read("dir", length=length)]
+
+
+def test_threads_setting(tmp_path: Path) -> None:
+    """`threads` bounds the worker threads that copy bytes; it must be a positive integer."""
+    driver = LocalDriver.from_settings({"root": str(tmp_path), "threads": 3})
+    assert driver._copiers.total_tokens == 3
+    assert LocalDriver(tmp_path)._copiers.total_tokens >= 2
+    for bad in (0, -1, "2", True):
+        with pytest.raises(ConfigurationError, match="local driver: 'threads'"):
+            LocalDriver.from_settings({"root": str(tmp_path), "threads": bad})
+
+
+async def test_range_keeps_its_slot_while_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each range of a parallel load is written while it holds an in-flight slot, so at
+    most `max_parts_in_flight` ranges use worker threads at once."""
+    config = aa.RepositoryConfig.from_dict(
+        {"repositories": {"local": {"driver": "local", "root": str(tmp_path / "store")}}})
+    data = os.urandom(6 * MiB + 5)
+    (tmp_path / "big.bin").write_bytes(data)
+    options = aa.TransferOptions(state_dir=tmp_path / "state", part_size=MiB,
+                                 single_put_threshold=MiB, max_parts_in_flight=3)
+    budget = aa.TransferBudget.from_options(options)
+    seen: list[int] = []
+    write_at = _download._write_at
+
+    def watched(fd: int, chunks: list[bytes], offset: int) -> int:
+        seen.append(budget.in_flight)
+        return write_at(fd, chunks, offset)
+
+    monkeypatch.setattr(_download, "_write_at", watched)
+    async with aa.Artifacts(config, options=options, budget=budget) as artifacts:
+        saved = await artifacts.save_outputs(
+            [aa.OutputArtifact(name="big", path=tmp_path / "big.bin", key="k/big.bin",
+                               repository="local", archive=aa.Archive.none())], context=CTX)
+        saved.raise_for_errors()
+        loaded = await artifacts.load_inputs(
+            [aa.InputArtifact(name="big", path=tmp_path / "out.bin", record=saved.records[0])],
+            context=CTX)
+    assert not loaded.errors
+    assert (tmp_path / "out.bin").read_bytes() == data
+    assert len(seen) == 7
+    assert min(seen) >= 1
+    assert max(seen) <= 3
