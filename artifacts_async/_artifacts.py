@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import AsyncIterable, AsyncIterator, Mapping, Sequence
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Callable,
+    Iterable,
+    Mapping,
+    Sequence,
+)
 from contextlib import AbstractAsyncContextManager, aclosing, asynccontextmanager
 from datetime import timedelta
 from types import TracebackType
 from typing import final
 
 import anyio
-import attrs
 
 from ._budget import TransferBudget
 from ._config import RepositoryConfig
 from ._dirsave import plan_marked, save_directory
-from ._download import download
 from ._events import (
     CompleteCallback,
     CompleteDetails,
@@ -27,7 +32,6 @@ from ._events import (
 )
 from ._exceptions import (
     ArtifactError,
-    ArtifactNotFoundError,
     ConfigurationError,
     MissingInputError,
     TransferError,
@@ -35,59 +39,25 @@ from ._exceptions import (
 from ._gc import GCEvent, GCReport, collect_garbage, sweep_orphans
 from ._journal import Journal, default_state_dir
 from ._ledger import Ledger
-from ._observe import SaveObserver
+from ._loads import load_all, progressed_stream
+from ._observe import SaveObserver, check_progress_callback
 from ._options import TransferOptions
 from ._outcomes import as_artifact_error, in_spec_order
 from ._planning import plan_inputs, plan_outputs
-from ._reads import verified_stream
 from ._records import ArtifactRecord, ArtifactStatus
 from ._registry import create_driver
-from ._sources import Source, StreamSource, open_source
+from ._results import LoadResult, SaveResult, describe_error
+from ._sources import Source, StreamSource
 from ._specs import Archive, Context, GCStrategy, InputArtifact, OutputArtifact
 from ._telemetry import count_gc, trace_driver, traced
 from ._transfer import UploadEngine
+from ._trusted import with_location_fields, with_record_fields
 from .abc import Driver, PendingUpload
 
 __all__ = ["Artifacts", "LoadResult", "SaveResult"]
 
 #: Saves of up to this many artifacts are planned on the event loop (under ~10 ms).
 _PLAN_INLINE = 64
-
-
-@final
-@attrs.frozen(kw_only=True)
-class SaveResult:
-    """The final records of a save, in the order of the specs, and each failure's error."""
-
-    records: Sequence[ArtifactRecord]
-    # In the order of the specs, whatever order the transfers ended in.
-    errors: Mapping[str, ArtifactError]
-    peak_parts_in_flight: int = 0
-    peak_buffered_bytes: int = 0
-
-    @property
-    def ok(self) -> bool:
-        """True when no artifact failed (skipped optional ones are fine)."""
-        return not self.errors
-
-    def raise_for_errors(self) -> None:
-        """Raise the error of the first failed artifact, in the order of the specs."""
-        for error in self.errors.values():
-            raise error
-
-
-@final
-@attrs.frozen(kw_only=True)
-class LoadResult:
-    """The records read, the names skipped (optional and absent), and errors by name."""
-
-    records: Sequence[ArtifactRecord]
-    skipped: Sequence[str]
-    errors: Mapping[str, ArtifactError]
-
-
-def _describe(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"
 
 
 @final
@@ -148,6 +118,9 @@ class Artifacts:
 
     async def driver(self, repository: str) -> Driver:
         """The driver of `repository` (created on first use)."""
+        found = self._drivers.get(repository)
+        if found is not None:
+            return found  # every artifact of a save asks: no lock once it exists
         async with self._lock:
             if repository not in self._drivers:
                 repo = self.config.get(repository)
@@ -166,16 +139,39 @@ class Artifacts:
             self._journal = Journal(state / "uploads.sqlite3")
         return self._journal
 
+    async def _describers(
+        self, repositories: Iterable[str | None]
+    ) -> dict[str, Callable[[str], str]]:
+        """The `describe` of each named (None: the default) repository's driver, by name;
+        the drivers are created.
+
+        A repository that is not configured is left out (planning raises its error), as
+        is one whose driver cannot be created: its artifacts keep the planned URL and fail
+        with that error when they are transferred, and never land anywhere.
+        """
+        found: dict[str, Callable[[str], str]] = {}
+        for name in dict.fromkeys(repositories):
+            try:
+                repository = self.config.get(name)
+                found[repository.name] = (await self.driver(repository.name)).describe
+            except ArtifactError:
+                continue
+        return found
+
     async def _plan(
         self, outputs: Sequence[OutputArtifact], context: Context
     ) -> list[ArtifactRecord]:
-        """Plan the records; many artifacts are planned in a worker thread (pure CPU, about
-        0.1 ms each), so that the event loop keeps running meanwhile."""
+        """Plan the records, each with its driver's own URL (the drivers are created first).
+
+        Many artifacts are planned in a worker thread (pure CPU, a few µs each), so that
+        the event loop keeps running meanwhile.
+        """
+        describe = await self._describers(spec.repository for spec in outputs)
+        plan = functools.partial(plan_outputs, outputs, context=context, config=self.config,
+                                 describe=describe)
         if len(outputs) <= _PLAN_INLINE:
-            return plan_outputs(outputs, context=context, config=self.config)
-        return await anyio.to_thread.run_sync(
-            functools.partial(plan_outputs, outputs, context=context, config=self.config)
-        )
+            return plan()
+        return await anyio.to_thread.run_sync(plan)
 
     @traced("save")
     async def save_outputs(
@@ -203,57 +199,58 @@ class Artifacts:
         """
         observer = SaveObserver(on_progress)  # logs and traces; refuses an async on_progress
         on_progress = observer
-        planned = await self._located(await plan_marked(
-            functools.partial(self._plan, outputs, context), outputs,
-            inline=len(outputs) <= _PLAN_INLINE,
-        ))
+        # Each record carries its driver's URL from planning (`_plan`); directories stored
+        # with archive none are marked as such before the report.
+        planned = await plan_marked(functools.partial(self._plan, outputs, context), outputs,
+                                    inline=len(outputs) <= _PLAN_INLINE)
         on_complete = observer.begin(planned, on_complete)
         await call(on_report, ReportDetails(records=planned))
         engine = self._engine(on_progress)
         final: list[ArtifactRecord] = list(planned)
         errors: dict[str, ArtifactError] = {}
-        # Taken before each artifact's task starts, given back when it ends: at most
-        # `max_artifacts_in_flight` tasks exist, however many artifacts the save has.
-        slots = anyio.Semaphore(self.options.max_artifacts_in_flight)
 
         def failed(name: str, record: ArtifactRecord, exc: BaseException) -> None:
             # The one place `upload.failed` is emitted, whatever stage failed.
             if on_progress is not None:
                 on_progress(ProgressEvent(name="upload.failed", artifact=name,
-                                          key=record.location.key, error=_describe(exc)))
+                                          key=record.location.key, error=describe_error(exc)))
 
         async def save_one(index: int, spec: OutputArtifact) -> None:
             record = planned[index]
             try:
-                try:
-                    if record.directory:
-                        driver = await self.driver(record.location.repository)
-                        final[index] = await save_directory(engine, driver, spec, record)
-                    else:
-                        source = open_source(spec.path, record.archive)
-                        final[index] = await self._save(engine, spec, record, source)
-                except MissingInputError as exc:
-                    if spec.optional:
-                        final[index] = attrs.evolve(record, status=ArtifactStatus.SKIPPED,
-                                                    error=str(exc))
-                        return
-                    errors[spec.name] = exc
-                    final[index] = attrs.evolve(record, status=ArtifactStatus.FAILED,
-                                                error=_describe(exc))
-                    failed(spec.name, record, exc)
-                except Exception as exc:  # one artifact's failure, whatever its kind
-                    error = as_artifact_error(exc, f"artifact {spec.name!r}")
-                    errors[spec.name] = error
-                    final[index] = attrs.evolve(record, status=ArtifactStatus.FAILED,
-                                                error=_describe(error))
-                    failed(spec.name, record, error)
-            finally:
-                slots.release()
+                if record.directory:
+                    driver = await self.driver(record.location.repository)
+                    final[index] = await save_directory(engine, driver, spec, record)
+                else:
+                    final[index] = await self._save(engine, spec, record, None)
+            except MissingInputError as exc:
+                if spec.optional:
+                    final[index] = with_record_fields(
+                        record, status=ArtifactStatus.SKIPPED, error=str(exc))
+                    return
+                errors[spec.name] = exc
+                final[index] = with_record_fields(record, status=ArtifactStatus.FAILED,
+                                                  error=describe_error(exc))
+                failed(spec.name, record, exc)
+            except Exception as exc:  # one artifact's failure, whatever its kind
+                error = as_artifact_error(exc, f"artifact {spec.name!r}")
+                errors[spec.name] = error
+                final[index] = with_record_fields(record, status=ArtifactStatus.FAILED,
+                                                  error=describe_error(error))
+                failed(spec.name, record, error)
+
+        # `max_artifacts_in_flight` workers take the artifacts in the order of the specs
+        # from one shared iterator (taken between awaits, so each exactly once): that many
+        # tasks exist however many artifacts the save has, and none is created per file.
+        pending = iter(enumerate(outputs))
+
+        async def worker() -> None:
+            for index, spec in pending:
+                await save_one(index, spec)
 
         async with anyio.create_task_group() as tg:
-            for index, spec in enumerate(outputs):
-                await slots.acquire()
-                tg.start_soon(save_one, index, spec)
+            for _ in range(min(self.options.max_artifacts_in_flight, len(outputs))):
+                tg.start_soon(worker)
         await call(on_complete, CompleteDetails(records=final))
         return SaveResult(
             records=final,
@@ -283,8 +280,13 @@ class Artifacts:
                     located.append(record)
                     continue
                 url = driver.describe(record.location.key)
-                located.append(attrs.evolve(record,
-                                            location=attrs.evolve(record.location, url=url)))
+                if not isinstance(url, str):
+                    raise ConfigurationError(
+                        f"the driver of repository {record.location.repository!r} "
+                        f"described a key as {type(url).__name__}, not a str"
+                    )
+                located.append(with_record_fields(
+                    record, location=with_location_fields(record.location, url=url)))
             return located
 
         # Like planning, pure CPU that grows with the artifacts: many go to a worker thread.
@@ -326,7 +328,8 @@ class Artifacts:
                               archive=Archive.none(), gc=gc)
         observer = SaveObserver(on_progress)  # logs and traces; refuses an async on_progress
         on_progress = observer
-        (record,) = await self._located(plan_outputs([spec], context=context, config=self.config))
+        describe = await self._describers([repository])
+        (record,) = plan_outputs([spec], context=context, config=self.config, describe=describe)
         observer.begin([record], None)
 
         @asynccontextmanager
@@ -338,7 +341,7 @@ class Artifacts:
         except (ArtifactError, OSError) as exc:
             if on_progress is not None:
                 on_progress(ProgressEvent(name="upload.failed", artifact=name,
-                                          key=record.location.key, error=_describe(exc)))
+                                          key=record.location.key, error=describe_error(exc)))
             if isinstance(exc, ArtifactError):
                 raise
             raise TransferError(f"artifact {name!r}: {exc}") from exc
@@ -348,18 +351,23 @@ class Artifacts:
         engine: UploadEngine,
         spec: OutputArtifact,
         record: ArtifactRecord,
-        opened: AbstractAsyncContextManager[Source],
+        opened: AbstractAsyncContextManager[Source] | None,
     ) -> ArtifactRecord:
+        """Upload `opened` (None: the spec's path) and return the stored record."""
         driver = await self.driver(record.location.repository)
         metadata = {"artifact": spec.name, "archive": record.archive.kind.value}
         if spec.mode is not None:
             metadata["mode"] = f"{spec.mode:o}"
-        async with opened as source:
-            stored = await engine.upload(
-                driver, record.location.key, source, artifact=spec.name, metadata=metadata
-            )
+        if opened is None:
+            stored = await engine.upload_path(driver, record.location.key, spec.path,
+                                              record.archive, artifact=spec.name,
+                                              metadata=metadata)
+        else:
+            async with opened as source:
+                stored = await engine.upload(driver, record.location.key, source,
+                                             artifact=spec.name, metadata=metadata)
         # The URL is the one reported early (`_located`): the driver's own.
-        return attrs.evolve(
+        return with_record_fields(
             record,
             status=ArtifactStatus.STORED,
             size=stored.size,
@@ -373,6 +381,7 @@ class Artifacts:
         *,
         context: Context,
         raise_on_error: bool = True,
+        on_progress: ProgressCallback | None = None,
     ) -> LoadResult:
         """Download and unpack every input into its path, concurrently.
 
@@ -383,43 +392,22 @@ class Artifacts:
         as its `__cause__`); the other inputs carry on. With `raise_on_error`, once all
         inputs have ended, the error of the first failed input in the order of `inputs`
         is raised; otherwise `LoadResult.errors` holds them in that order.
+
+        `on_progress` (a plain function, as for saves) receives `download.started`,
+        `download.progress` (about every MiB), and `download.complete` or
+        `download.failed` for each input (none for an optional input that is absent).
         """
+        check_progress_callback(on_progress)
         records = await self._located(plan_inputs(inputs, context=context, config=self.config))
-        budget = self._budget or TransferBudget.from_options(self.options)
-        skipped: list[str] = []
-        errors: dict[str, ArtifactError] = {}
-        limiter = anyio.CapacityLimiter(self.options.max_artifacts_in_flight)
-
-        async def load_one(spec: InputArtifact, record: ArtifactRecord) -> None:
-            async with limiter:
-                try:
-                    if record.status is not ArtifactStatus.STORED:
-                        raise MissingInputError(
-                            f"input {spec.name!r}: its record is {record.status.value}, "
-                            "not stored"
-                        )
-                    driver = await self.driver(record.location.repository)
-                    await download(driver, record, spec.path, mode=spec.mode or record.mode,
-                                   verify=spec.verify, options=self.options, budget=budget)
-                except Exception as exc:  # one input's failure, whatever its kind
-                    error = as_artifact_error(exc, f"input {spec.name!r}")
-                    if isinstance(error, ArtifactNotFoundError):
-                        missing = MissingInputError(f"input {spec.name!r}: {error}")
-                        missing.__cause__ = error
-                        error = missing
-                    if isinstance(error, MissingInputError) and spec.optional:
-                        skipped.append(spec.name)
-                        return
-                    errors[spec.name] = error
-
-        async with anyio.create_task_group() as tg:
-            for spec, record in zip(inputs, records, strict=True):
-                tg.start_soon(load_one, spec, record)
-        errors = in_spec_order(errors, [spec.name for spec in inputs])
+        skipped, errors = await load_all(
+            inputs, records, driver_for=self.driver, options=self.options,
+            budget=self._budget or TransferBudget.from_options(self.options),
+            on_progress=on_progress,
+        )
         if raise_on_error:
             for error in errors.values():
                 raise error
-        return LoadResult(records=records, skipped=sorted(skipped), errors=errors)
+        return LoadResult(records=records, skipped=skipped, errors=errors)
 
     async def open_stream(
         self,
@@ -428,15 +416,18 @@ class Artifacts:
         offset: int = 0,
         length: int | None = None,
         verify: bool = True,
+        on_progress: ProgressCallback | None = None,
     ) -> AsyncIterator[bytes]:
         """Stream a stored object's bytes (as stored: archives are not unpacked).
 
         Reading it whole checks the record's checksum at the end (`IntegrityError`).
+        `on_progress` receives the `download.*` events, as for `load_inputs`.
         Prefer `stream()`: it closes the download at a known point when you stop early.
         """
         driver = await self.driver(record.location.repository)
-        async for chunk in verified_stream(driver, record, offset=offset, length=length,
-                                           verify=verify, options=self.options):
+        async for chunk in progressed_stream(driver, record, offset=offset, length=length,
+                                             verify=verify, options=self.options,
+                                             on_progress=on_progress):
             yield chunk
 
     @asynccontextmanager
@@ -447,6 +438,7 @@ class Artifacts:
         offset: int = 0,
         length: int | None = None,
         verify: bool = True,
+        on_progress: ProgressCallback | None = None,
     ) -> AsyncIterator[AsyncIterator[bytes]]:
         """Stream a stored object's bytes; leaving the block closes the download.
 
@@ -459,10 +451,11 @@ class Artifacts:
         The bytes are as stored (archives are not unpacked). Reading it whole checks the
         record's checksum after the last chunk (`IntegrityError`). Stopping early is safe:
         the backend read is closed when the block exits, not when garbage is collected.
+        `on_progress` receives the `download.*` events, as for `load_inputs`.
         """
         driver = await self.driver(record.location.repository)
-        chunks = verified_stream(driver, record, offset=offset, length=length, verify=verify,
-                                 options=self.options)
+        chunks = progressed_stream(driver, record, offset=offset, length=length,
+                                   verify=verify, options=self.options, on_progress=on_progress)
         async with aclosing(chunks):
             yield chunks
 

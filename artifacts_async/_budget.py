@@ -57,9 +57,10 @@ class TransferBudget:
         if n > self.max_bytes:
             raise ValueError(f"cannot hold {n} bytes in a budget of {self.max_bytes}")
         if not self._waiters and self._free >= n:
+            # A cancellation point but no yield to the loop when the bytes are free: every
+            # small file passes here, and each yield is a round of the event loop.
             await anyio.lowlevel.checkpoint_if_cancelled()
             self._take(n)
-            await anyio.lowlevel.cancel_shielded_checkpoint()
             return
         entry = (n, anyio.Event())
         self._waiters.append(entry)
@@ -71,6 +72,13 @@ class TransferBudget:
             else:  # granted while being cancelled: give it back
                 self.release_bytes(n)
             raise
+
+    def try_acquire_bytes(self, n: int) -> bool:
+        """Take `n` bytes if they are free now and nobody waits (no checkpoint)."""
+        if self._waiters or self._free < n:
+            return False
+        self._take(n)
+        return True
 
     def _take(self, n: int) -> None:
         self._free -= n

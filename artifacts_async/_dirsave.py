@@ -33,7 +33,7 @@ from ._manifest import Manifest, ManifestFile, ScannedTree, manifest_key, scan_t
 from ._options import TransferOptions
 from ._outcomes import first_error_tasks
 from ._records import ArtifactRecord, ArtifactStatus
-from ._sources import Source, StreamSource, open_source
+from ._sources import Source, StreamSource
 from ._specs import Archive, ArchiveKind, OutputArtifact
 from ._transfer import StoredObject, UploadEngine
 from .abc import Driver, ObjectInfo
@@ -44,14 +44,43 @@ __all__ = ["delete_keys", "directory_outputs", "list_prefix", "mark_directories"
 _BLOCK = 1024 * 1024
 
 
+#: Outputs in one parent directory from which one listing of it replaces their stats.
+_LIST_FROM = 32
+
+
 def directory_outputs(outputs: Sequence[OutputArtifact]) -> frozenset[int]:
     """The indexes of outputs that may be stored with archive 'none' (theirs, or the
-    repository's default) and whose path is a directory now. Blocking: one stat each."""
-    return frozenset(
-        index for index, spec in enumerate(outputs)
-        if (spec.archive is None or spec.archive.kind is ArchiveKind.NONE)
-        and os.path.isdir(spec.path)
-    )
+    repository's default) and whose path is a directory now. Blocking.
+
+    Outputs that share a parent directory are looked up in one listing of it (its
+    entries' types come with the listing) rather than with a `stat` each: 10,000 outputs
+    are planned before the early report.
+    """
+    by_parent: dict[str, list[tuple[int, str]]] = {}
+    found: set[int] = set()
+    for index, spec in enumerate(outputs):
+        if spec.archive is None or spec.archive.kind is ArchiveKind.NONE:
+            # Strings, not `Path.parent`: a Path built per output costs more than a stat.
+            parent, slash, name = str(spec.path).rpartition(os.sep)
+            if name in ("", ".", ".."):  # the root, or a name no listing shows
+                if os.path.isdir(spec.path):
+                    found.add(index)
+                continue
+            by_parent.setdefault(parent or slash or ".", []).append((index, name))
+    for parent, members in by_parent.items():
+        names = None
+        if len(members) >= _LIST_FROM:
+            try:
+                with os.scandir(parent) as entries:
+                    # `is_dir` follows symbolic links, as `os.path.isdir` does.
+                    names = {entry.name for entry in entries if entry.is_dir()}
+            except OSError:
+                names = None
+        if names is None:
+            found.update(i for i, name in members if os.path.isdir(os.path.join(parent, name)))
+        elif names:  # a parent holding only files (the common case) has nothing to match
+            found.update(i for i, name in members if name in names)
+    return frozenset(found)
 
 
 async def plan_marked(plan: Callable[[], Awaitable[list[ArtifactRecord]]],
@@ -235,9 +264,9 @@ async def _save_tree(
                                                 mode=mode)
                     return
             file_metadata = {**metadata, "mode": f"{mode:o}"}
-            async with open_source(path, Archive.none()) as source:
-                done = await engine.upload(driver, object_key, source, artifact=artifact,
-                                           metadata=file_metadata)
+            # The engine's small-file path: one thread hop opens, reads and checksums it.
+            done = await engine.upload_path(driver, object_key, path, Archive.none(),
+                                            artifact=artifact, metadata=file_metadata)
             entries[rel] = ManifestFile(path=rel, size=done.size, crc32c=done.crc32c, mode=mode)
             await recorder.add(driver.describe(object_key), done.size, done.crc32c)
         finally:

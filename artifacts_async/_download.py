@@ -15,6 +15,7 @@ What a download guarantees (docs/transfers.md, "Guarantees for downloads"):
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import uuid
@@ -34,6 +35,7 @@ from ._budget import TransferBudget
 from ._checksums import combine_all, crc32c
 from ._dirload import load_directory
 from ._exceptions import ArtifactNotFoundError, IntegrityError, UnsafeArchiveError
+from ._load_events import LoadProgress
 from ._options import TransferOptions
 from ._outcomes import first_error_tasks as _task_group
 from ._parts import DEFAULT_PART_SIZE
@@ -57,7 +59,7 @@ async def _staged(dest: Path, mode: int | None) -> AsyncIterator[Path]:
     """A temporary path beside `dest`, renamed to `dest` (with `mode`) if the block
     succeeds and removed if it fails: nothing half-written is ever at `dest`."""
     await aiofiles.os.makedirs(dest.parent, exist_ok=True)
-    tmp = dest.parent / f".{dest.name}.download-{uuid.uuid4().hex[:12]}"
+    tmp = _tmp_beside(dest)
     try:
         yield tmp
         if mode is not None:
@@ -73,18 +75,61 @@ def _remove(path: Path) -> None:
     path.unlink(missing_ok=True)
 
 
+#: An object of at most this many bytes is held in memory as it arrives and written by
+#: one worker-thread call once it is complete and checked (not one call per chunk).
+SMALL_WRITE = 1024 * 1024
+
+
+def _tmp_beside(dest: Path) -> Path:
+    return dest.parent / f".{dest.name}.download-{uuid.uuid4().hex[:12]}"
+
+
+def _write_whole(dest: Path, chunks: list[bytes], mode: int | None) -> None:
+    """`_staged` in one call, for a small object: write beside `dest`, set `mode`, rename."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _tmp_beside(dest)
+    try:
+        with open(tmp, "wb") as f:
+            f.writelines(chunks)
+        if mode is not None:
+            os.chmod(tmp, mode)
+        os.replace(tmp, dest)
+    except BaseException:
+        _remove(tmp)
+        raise
+
+
 async def _write_file(chunks: AsyncGenerator[bytes, None], dest: Path, mode: int | None) -> None:
-    async with _staged(dest, mode) as tmp, aclosing(chunks):
-        # Shielded: a cancellation while the executor opens the file (one file of a
-        # directory failing cancels the others) would drop the open file unclosed.
-        with anyio.CancelScope(shield=True):
-            f = await aiofiles.open(tmp, "wb")
-        try:
-            async for chunk in chunks:
-                await f.write(chunk)
-        finally:
+    """Write the verified stream `chunks` to `dest` (staged beside it, renamed at the end).
+
+    The first `SMALL_WRITE` bytes are held as they arrive: an object no larger is written
+    by one worker-thread call after its last chunk (and its checks) came, so a small file
+    costs one thread hop, not one per chunk plus the staging's.
+    """
+    held: list[bytes] = []
+    size = 0
+    async with aclosing(chunks):
+        async for chunk in chunks:
+            held.append(chunk)
+            size += len(chunk)
+            if size > SMALL_WRITE:
+                break
+        else:
+            await anyio.to_thread.run_sync(_write_whole, dest, held, mode)
+            return
+        async with _staged(dest, mode) as tmp:
+            # Shielded: a cancellation while the executor opens the file (one file of a
+            # directory failing cancels the others) would drop the open file unclosed.
             with anyio.CancelScope(shield=True):
-                await f.close()
+                f = await aiofiles.open(tmp, "wb")
+            try:
+                await f.writelines(held)  # one call, in aiofiles' thread
+                held.clear()
+                async for chunk in chunks:
+                    await f.write(chunk)
+            finally:
+                with anyio.CancelScope(shield=True):
+                    await f.close()
 
 
 _IOV_BATCH = 512  # buffers per pwritev, under IOV_MAX (1024 on Linux)
@@ -122,6 +167,7 @@ async def _parallel_file(
     verify: bool,
     options: TransferOptions,
     budget: TransferBudget,
+    progress: LoadProgress | None,
 ) -> None:
     """Download a large object as concurrent ranged reads written at their offsets.
 
@@ -155,6 +201,8 @@ async def _parallel_file(
                         )
                     crc = await anyio.to_thread.run_sync(_write_at, fd, chunks, offset)
                 crcs[offset] = (crc, length)
+                if progress is not None:
+                    progress.add(length)
             finally:
                 budget.release_bytes(length)
 
@@ -172,24 +220,29 @@ async def _parallel_file(
 
 
 async def _load_file(driver: Driver, record: ArtifactRecord, dest: Path, *, mode: int | None,
-                     verify: bool, options: TransferOptions, budget: TransferBudget) -> None:
+                     verify: bool, options: TransferOptions, budget: TransferBudget,
+                     progress: LoadProgress | None = None) -> None:
     part_size = min(options.part_size or DEFAULT_PART_SIZE, budget.max_bytes)
     ranged = options.parallel_downloads and driver.limits.ranged_reads
     if ranged and (record.size is None or record.size > 2 * part_size):
         before = await stat(driver, record.location.key, options)
         if verify:
             check_size(driver, record, before.size)
+        if progress is not None:
+            progress.learn_size(before.size)
         if before.size > 2 * part_size:
             await _parallel_file(driver, record, dest, before=before, part_size=part_size,
-                                 mode=mode, verify=verify, options=options, budget=budget)
+                                 mode=mode, verify=verify, options=options, budget=budget,
+                                 progress=progress)
             return
-    await _write_file(verified_stream(driver, record, verify=verify, options=options), dest,
-                      mode)
+    await _write_file(verified_stream(driver, record, verify=verify, options=options,
+                                      progress=progress), dest, mode)
 
 
 async def _load_tar(driver: Driver, record: ArtifactRecord, dest: Path, *, mode: int | None,
-                    verify: bool, options: TransferOptions) -> None:
-    stream = verified_stream(driver, record, verify=verify, options=options)
+                    verify: bool, options: TransferOptions,
+                    progress: LoadProgress | None) -> None:
+    stream = verified_stream(driver, record, verify=verify, options=options, progress=progress)
     checked = verify and expected_crc(record) is not None
 
     def work(port: LoopPort) -> None:
@@ -211,27 +264,36 @@ async def _load_tar(driver: Driver, record: ArtifactRecord, dest: Path, *, mode:
 
 
 async def _load_zip(driver: Driver, record: ArtifactRecord, dest: Path, *, mode: int | None,
-                    verify: bool, options: TransferOptions) -> None:
+                    verify: bool, options: TransferOptions,
+                    progress: LoadProgress | None) -> None:
     key = record.location.key
     before = await stat(driver, key, options)
     if verify:
         check_size(driver, record, before.size)
+    if progress is not None:
+        progress.learn_size(before.size)
     expected = expected_crc(record) if verify else None
 
-    async def read_range(offset: int, length: int) -> bytes:
-        data = bytearray()
+    async def read_range(offset: int, length: int) -> list[bytes]:
+        # The chunks as they came: the worker thread joins them (no copy on the loop).
+        chunks = []
+        filled = 0
         async for chunk in resilient_read(driver, key, offset=offset, length=length,
                                           options=options):
-            data += chunk
-        if len(data) != length:
+            chunks.append(chunk)
+            filled += len(chunk)
+        if filled != length:
             raise IntegrityError(
-                f"{driver.describe(key)}: range at {offset} returned {len(data)} bytes, "
+                f"{driver.describe(key)}: range at {offset} returned {filled} bytes, "
                 f"expected {length} (the object changed during the download)"
             )
-        return bytes(data)
+        if progress is not None:
+            progress.add(length)  # a window read again counts again: these are bytes moved
+        return chunks
 
     def work(port: LoopPort) -> None:
-        ranged = RangedFile(lambda offset, length: port.call(read_range, offset, length),
+        ranged = RangedFile(lambda offset, length: b"".join(port.call(read_range, offset,
+                                                                      length)),
                             before.size, name=driver.describe(key), window=WINDOW)
 
         def before_commit() -> None:
@@ -259,17 +321,25 @@ def _stored_mode(metadata: Mapping[str, str]) -> int | None:
 
 
 async def download(driver: Driver, record: ArtifactRecord, dest: Path, *, mode: int | None,
-                   verify: bool, options: TransferOptions, budget: TransferBudget) -> None:
+                   verify: bool, options: TransferOptions, budget: TransferBudget,
+                   progress: LoadProgress | None = None) -> None:
     """Write `record`'s object to `dest`: a file, or an extracted archive.
 
     A file larger than two parts, on a backend with ranged reads, is fetched as
     concurrent ranges under `budget`; everything else streams in one read, but a zip,
-    which is read in ranges.
+    which is read in ranges. `progress` gets `download.started` (with the size when
+    known), the bytes as they arrive, and `download.complete` once `dest` is in place.
     """
     dest = dest.absolute()  # noqa: ASYNC240 - getcwd only, no file I/O
+    # A directory's events count the bytes of all its files.
+    load_file = functools.partial(_load_file, progress=progress)
     if record.directory:
+        if progress is not None:
+            progress.started(record.size, whole=True)
         await load_directory(driver, record, dest, mode=mode, verify=verify, options=options,
-                             budget=budget, load_file=_load_file)
+                             budget=budget, load_file=load_file)
+        if progress is not None:
+            progress.complete()
         return
     if record.checksum is None and (verify or mode is None or
                                     record.archive.kind is ArchiveKind.NONE):
@@ -283,9 +353,13 @@ async def download(driver: Driver, record: ArtifactRecord, dest: Path, *, mode: 
                 raise
             # No object: a directory stored with archive none (ours, with a manifest, or
             # Argo's, found by listing), else not found.
+            if progress is not None:
+                progress.expect_directory()
             await load_directory(driver, record, dest, mode=mode, verify=verify,
-                                 options=options, budget=budget, load_file=_load_file,
+                                 options=options, budget=budget, load_file=load_file,
                                  listing=True)
+            if progress is not None:
+                progress.complete()
             return
         if mode is None:
             mode = _stored_mode(info.metadata)
@@ -293,10 +367,16 @@ async def download(driver: Driver, record: ArtifactRecord, dest: Path, *, mode: 
             crc = info.checksums.get("crc32c")
             record = attrs.evolve(record, size=info.size,
                                   checksum=f"crc32c:{crc}" if crc is not None else None)
+    if progress is not None:
+        progress.started(record.size)
     if record.archive.kind is ArchiveKind.NONE:
         await _load_file(driver, record, dest, mode=mode, verify=verify, options=options,
-                         budget=budget)
+                         budget=budget, progress=progress)
     elif record.archive.kind is ArchiveKind.ZIP:
-        await _load_zip(driver, record, dest, mode=mode, verify=verify, options=options)
+        await _load_zip(driver, record, dest, mode=mode, verify=verify, options=options,
+                        progress=progress)
     else:
-        await _load_tar(driver, record, dest, mode=mode, verify=verify, options=options)
+        await _load_tar(driver, record, dest, mode=mode, verify=verify, options=options,
+                        progress=progress)
+    if progress is not None:
+        progress.complete()

@@ -34,9 +34,11 @@ class ProgressEvent:
     """A transfer event.
 
     `name` is one of `upload.started`, `upload.part.complete`, `upload.retry`,
-    `upload.complete`, `upload.failed`, `download.started`, `download.complete`.
-    `bytes` is what this event moved (a part's size); `transferred` the artifact's total
-    so far; `size` the artifact's size when known.
+    `upload.complete`, `upload.failed` (saves), and `download.started`,
+    `download.progress`, `download.complete`, `download.failed` (loads and streams).
+    `bytes` is what this event moved (a part's size; for `download.progress` the bytes
+    since the previous one, about a MiB); `transferred` the artifact's total so far;
+    `size` the artifact's size when known.
     """
 
     name: str

@@ -56,15 +56,22 @@ class SaveObserver:
     def __init__(self, on_progress: ProgressCallback | None) -> None:
         check_progress_callback(on_progress)
         self._forward = on_progress
-        self._records: dict[str, ArtifactRecord] = {}
+        self._planned: Sequence[ArtifactRecord] = ()
+        self._by_name: dict[str, ArtifactRecord] | None = None
         self._started: dict[str, float] = {}
         self._retries: dict[str, int] = {}
         self._parts: dict[str, int] = {}
         self._keys = keys_at_info()
         self._telemetry = Telemetry.get()
 
+
+    def _record(self, artifact: str) -> ArtifactRecord | None:
+        if self._by_name is None:
+            self._by_name = {r.name: r for r in self._planned}
+        return self._by_name.get(artifact)
+
     def _fields(self, artifact: str, event: str, key: str, **more: Any) -> dict[str, Any]:
-        record = self._records.get(artifact)
+        record = self._record(artifact)
         fields: dict[str, Any] = {"event": event, "artifact": artifact}
         if record is not None:
             fields["repository"] = record.location.repository
@@ -76,9 +83,11 @@ class SaveObserver:
     def begin(self, records: Sequence[ArtifactRecord],
               on_complete: CompleteCallback | None) -> CompleteCallback:
         """Log the planned records; return `on_complete` wrapped to close the save."""
-        self._records = {r.name: r for r in records}
+        # Indexed on first use, after `on_report`: 10,000 records cost a millisecond.
+        self._planned, self._by_name = records, None
         self._telemetry.save_started(records)
-        for record in records:
+        # Checked once: the fields of 10,000 lines nobody reads cost milliseconds.
+        for record in records if log.isEnabledFor(logging.INFO) else ():
             where = f" at {record.location.key!r}" if self._keys else ""
             log.info("artifact %r planned in repository %r%s (archive %s)", record.name,
                      record.location.repository, where, record.archive.kind.value,
@@ -105,13 +114,15 @@ class SaveObserver:
         name, artifact = event.name, event.artifact
         if name == "upload.started":
             self._started[artifact] = time.monotonic()
-            self._telemetry.artifact_started(artifact, self._records.get(artifact), event.size)
+            self._telemetry.artifact_started(artifact, self._record(artifact), event.size)
         elif name == "upload.part.complete":
             self._parts[artifact] = self._parts.get(artifact, 0) + 1
-            log.debug("artifact %r part %s stored (%d bytes, key %r)", artifact, event.part,
-                      event.bytes, event.key,
-                      extra=self._fields(artifact, name, event.key, part=event.part,
-                                         bytes=event.bytes, transferred=event.transferred))
+            if log.isEnabledFor(logging.DEBUG):  # its fields are built only when shown
+                    log.debug("artifact %r part %s stored (%d bytes, key %r)", artifact,
+                          event.part, event.bytes, event.key,
+                          extra=self._fields(artifact, name, event.key, part=event.part,
+                                             bytes=event.bytes,
+                                             transferred=event.transferred))
             self._telemetry.part_done(artifact, event)
         elif name == "upload.retry":
             self._retries[artifact] = self._retries.get(artifact, 0) + 1
@@ -122,19 +133,23 @@ class SaveObserver:
             self._telemetry.retry(artifact)
         elif name in ("upload.complete", "upload.failed"):
             seconds = time.monotonic() - self._started.pop(artifact, time.monotonic())
-            fields = self._fields(artifact, "artifact.stored" if name == "upload.complete"
-                                  else "artifact.failed", event.key,
-                                  seconds=round(seconds, 3), parts=self._parts.get(artifact, 0),
-                                  retries=self._retries.get(artifact, 0))
-            if name == "upload.complete":
-                fields["size"] = event.size
-                log.info("artifact %r stored: %s bytes in %.2f s", artifact, event.size,
-                         seconds, extra=fields)
-                self._telemetry.artifact_ended(artifact, size=event.size, error=None)
-            else:
-                reason = event.error or ""
-                if not self._keys and event.key:
-                    reason = reason.replace(event.key, "<key>")
-                fields["reason"] = reason
-                log.warning("artifact %r failed: %s", artifact, reason, extra=fields)
-                self._telemetry.artifact_ended(artifact, size=None, error=event.error)
+            stored = name == "upload.complete"
+            # The structured fields are built only for a line that is shown.
+            if log.isEnabledFor(logging.INFO if stored else logging.WARNING):
+                fields = self._fields(artifact, "artifact.stored" if stored
+                                      else "artifact.failed", event.key,
+                                      seconds=round(seconds, 3),
+                                      parts=self._parts.get(artifact, 0),
+                                      retries=self._retries.get(artifact, 0))
+                if stored:
+                    fields["size"] = event.size
+                    log.info("artifact %r stored: %s bytes in %.2f s", artifact, event.size,
+                             seconds, extra=fields)
+                else:
+                    reason = event.error or ""
+                    if not self._keys and event.key:
+                        reason = reason.replace(event.key, "<key>")
+                    fields["reason"] = reason
+                    log.warning("artifact %r failed: %s", artifact, reason, extra=fields)
+            self._telemetry.artifact_ended(artifact, size=event.size if stored else None,
+                                           error=None if stored else event.error)

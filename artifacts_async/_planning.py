@@ -6,16 +6,23 @@ retried step (or a second call) computes the same keys.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import PurePosixPath
+
+import attrs
 
 from ._config import Repository, RepositoryConfig
 from ._exceptions import ConfigurationError, KeyTemplateError
-from ._records import ArtifactRecord, ArtifactStatus, Location
+from ._records import ArtifactRecord, ArtifactStatus
 from ._specs import Archive, ArchiveKind, Context, GCStrategy, InputArtifact, OutputArtifact
 from ._templates import render_key, validate_key
+from ._trusted import trusted_location, trusted_record
 
-__all__ = ["plan_inputs", "plan_outputs"]
+__all__ = ["Describe", "plan_inputs", "plan_outputs"]
+
+#: A repository's drivers' own URL of a key (`Driver.describe`), by repository name.
+Describe = Mapping[str, Callable[[str], str]]
 
 
 def location_url(repository: Repository, key: str) -> str:
@@ -37,6 +44,10 @@ def _key(template: str, context: Context, artifact: str) -> str:
 
 
 def _check_names(names: Sequence[str], kind: str) -> None:
+    # Specs refuse an empty name or one with '/' when they are built: with distinct names
+    # (one set, at C speed) there is nothing to find.
+    if len(set(names)) == len(names):
+        return
     seen: set[str] = set()
     for name in names:
         if not name or "/" in name:
@@ -46,55 +57,109 @@ def _check_names(names: Sequence[str], kind: str) -> None:
         seen.add(name)
 
 
-def plan_output(spec: OutputArtifact, context: Context, config: RepositoryConfig) -> ArtifactRecord:
-    """The planned record of one output."""
-    repository = config.get(spec.repository, artifact=spec.name)
-    archive = spec.archive or repository.archive
-    if spec.key is not None:
-        key = _key(spec.key, context, spec.name)
-    else:
-        leaf = f"{spec.name}{archive.suffix}" if archive.kind is not ArchiveKind.NONE else (
-            spec.path.name or spec.name
+@attrs.frozen
+class _Target:
+    """What every output planned into one repository shares, worked out once per batch."""
+
+    repository: Repository
+    url_of: Callable[[str], str]
+    key_prefix: str
+    rendered_prefix: str | None  # None when it does not render alone (a whole key may)
+    gc: GCStrategy | None  # the workflow's, else the repository's default
+
+    @classmethod
+    def of(cls, repository: Repository, context: Context, describe: Describe | None) -> _Target:
+        url_of = describe.get(repository.name) if describe is not None else None
+        prefix = repository.key_format.rstrip("/")
+        try:
+            rendered: str | None = render_key(prefix, context)
+        except KeyTemplateError:
+            rendered = None  # each artifact's own rendering raises its error
+        return cls(
+            repository=repository,
+            url_of=url_of or functools.partial(location_url, repository),
+            key_prefix=prefix,
+            rendered_prefix=rendered,
+            gc=context.artifact_gc or repository.gc,
         )
-        key = _key(f"{repository.key_format.rstrip('/')}/{leaf}", context, spec.name)
-    gc = spec.gc or context.artifact_gc or repository.gc or GCStrategy.NEVER
-    return ArtifactRecord(
-        name=spec.name,
-        location=Location(
-            repository=repository.name,
-            driver=repository.driver,
-            key=key,
-            url=location_url(repository, key),
-        ),
-        archive=archive,
-        gc=gc,
-        status=ArtifactStatus.PLANNED,
-        workflow_uid=context.workflow_uid,
-        node_id=context.node_id,
-        attempt=context.retry_attempt,
-        mode=spec.mode,
-    )
 
 
 def plan_outputs(
-    outputs: Sequence[OutputArtifact], *, context: Context, config: RepositoryConfig
+    outputs: Sequence[OutputArtifact],
+    *,
+    context: Context,
+    config: RepositoryConfig,
+    describe: Describe | None = None,
 ) -> list[ArtifactRecord]:
     """Plan every output; raise the first planning error before anything moves.
 
     Raises `ConfigurationError` for a duplicate name, an unknown repository or two
     artifacts that render the same key, and `KeyTemplateError` for a bad template.
+    `describe` maps a repository name to its driver's `describe`, giving each record the
+    URL the driver reports (else one derived from the repository's settings).
+
+    Records are built without re-checking their fields (`_trusted`): every value comes
+    from a spec, the context or the configuration, each checked when it was built, or is
+    a key `validate_key` accepted. What a batch shares is worked out once: planning
+    10,000 outputs runs before `on_report`.
     """
     _check_names([o.name for o in outputs], "output artifact")
-    records = [plan_output(spec, context, config) for spec in outputs]
+    targets: dict[str | None, _Target] = {}
+    planned, never, none = ArtifactStatus.PLANNED, GCStrategy.NEVER, ArchiveKind.NONE
+    uid, node, attempt = context.workflow_uid, context.node_id, context.retry_attempt
+    records = []
     by_location: dict[tuple[str, str], str] = {}
-    for record in records:
-        where = (record.location.repository, record.location.key)
-        if where in by_location:
-            raise KeyTemplateError(
-                f"artifacts {by_location[where]!r} and {record.name!r} both render key "
-                f"{record.location.key!r}: give one of them a distinct key"
+    clash: tuple[str, str, str] | None = None  # raised after planning, as the last check
+    for spec in outputs:
+        target = targets.get(spec.repository)
+        if target is None:
+            repository = config.get(spec.repository, artifact=spec.name)
+            target = targets[spec.repository] = _Target.of(repository, context, describe)
+        repository = target.repository
+        archive = spec.archive or repository.archive
+        template = spec.key
+        rendered = None
+        if template is None:
+            leaf = f"{spec.name}{archive.suffix}" if archive.kind is not none else (
+                spec.path.name or spec.name
             )
-        by_location[where] = record.name
+            template = f"{target.key_prefix}/{leaf}"
+            if "{" not in leaf and "}" not in leaf and target.rendered_prefix is not None:
+                # No variable can span the '/' into a leaf without braces: the key format
+                # rendered once per batch is the same as the whole template rendered.
+                rendered = f"{target.rendered_prefix}/{leaf}"
+        try:
+            key = validate_key(rendered or render_key(template, context))
+        except KeyTemplateError as exc:
+            raise KeyTemplateError(f"artifact {spec.name!r}: {exc}") from None
+        url = target.url_of(key)
+        if not isinstance(url, str):
+            raise ConfigurationError(
+                f"the driver of repository {repository.name!r} described a key as "
+                f"{type(url).__name__}, not a str"
+            )
+        where = (repository.name, key)
+        if clash is None:
+            clash = (by_location[where], spec.name, key) if where in by_location else None
+            by_location.setdefault(where, spec.name)
+        records.append(trusted_record(
+            name=spec.name,
+            location=trusted_location(repository=repository.name, driver=repository.driver,
+                                      key=key, url=url),
+            archive=archive,
+            gc=spec.gc or target.gc or never,
+            status=planned,
+            workflow_uid=uid,
+            node_id=node,
+            attempt=attempt,
+            mode=spec.mode,
+        ))
+    if clash is not None:
+        first, second, key = clash
+        raise KeyTemplateError(
+            f"artifacts {first!r} and {second!r} both render key {key!r}: give one of "
+            "them a distinct key"
+        )
     return records
 
 
@@ -108,9 +173,9 @@ def plan_input(spec: InputArtifact, context: Context, config: RepositoryConfig) 
         raise ConfigurationError(f"input {spec.name!r} has neither a key nor a record: give one")
     repository = config.get(spec.repository, artifact=spec.name)
     key = _key(spec.key, context, spec.name)
-    return ArtifactRecord(
+    return trusted_record(
         name=spec.name,
-        location=Location(
+        location=trusted_location(
             repository=repository.name,
             driver=repository.driver,
             key=key,

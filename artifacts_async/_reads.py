@@ -16,6 +16,7 @@ import anyio.to_thread
 
 from ._checksums import crc32c
 from ._exceptions import ConfigurationError, IntegrityError, TransientBackendError
+from ._load_events import LoadProgress
 from ._options import TransferOptions
 from ._records import ArtifactRecord
 from .abc import Driver, ObjectInfo
@@ -144,9 +145,10 @@ async def verified_stream(
     length: int | None = None,
     verify: bool = True,
     options: TransferOptions | None = None,
+    progress: LoadProgress | None = None,
 ) -> AsyncGenerator[bytes, None]:
     """Stream the object of `record`; when reading it whole, check its recorded size and
-    checksum.
+    checksum. `progress` counts each chunk's bytes.
 
     A mismatch raises `IntegrityError` after the last chunk, so consumers must treat the
     data as unconfirmed until the iterator ends. A directory stored with archive none
@@ -174,6 +176,8 @@ async def verified_stream(
                 else:
                     value = crc32c(chunk, value)
             size += len(chunk)
+            if progress is not None:
+                progress.add(len(chunk))
             yield chunk
     if check:
         check_size(driver, record, size)

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Protocol
 
 import anyio.to_thread
+import attrs
 
 from ._archive import tree_fingerprint, write_archive
 from ._bridge import ThreadProducer
@@ -18,7 +19,7 @@ from ._specs import Archive, ArchiveKind
 from .abc import ChecksumKind, PartChecksums
 from .abc._helpers import part_checksums
 
-__all__ = ["Source", "open_source"]
+__all__ = ["FileSource", "LoadedFile", "Source", "open_or_load", "open_source"]
 
 
 class Source(Protocol):
@@ -93,6 +94,10 @@ class FileSource:
 
     async def read_into(self, buffer: bytearray) -> int:
         return await anyio.to_thread.run_sync(self._read_sync, buffer)
+
+    def close(self) -> None:
+        """Close the file (a source from `open_or_load`; `open_source` closes its own)."""
+        os.close(self._fd)
 
     async def check_unchanged(self) -> None:
         await anyio.to_thread.run_sync(self._check_sync)
@@ -186,6 +191,43 @@ def _open_file(path: Path) -> tuple[int, os.stat_result]:
         os.close(fd)
         raise
     return fd, st
+
+
+@attrs.frozen(kw_only=True)
+class LoadedFile:
+    """A small file read whole, checked unchanged and checksummed in one thread hop."""
+
+    data: bytearray
+    checks: PartChecksums
+    crc: int
+
+
+def _open_or_load(
+    path: Path, limit: int, kinds: frozenset[ChecksumKind]
+) -> LoadedFile | FileSource:
+    """Open `path`; if it holds at most `limit` bytes, also read it, check that it did not
+    change meanwhile, checksum it and close it. Else return it opened (the caller closes)."""
+    fd, st = _open_file(path)
+    if st.st_size > limit:
+        return FileSource(path, fd, st)
+    try:
+        source = FileSource(path, fd, st)
+        data = bytearray(st.st_size)
+        source._read_sync(data)
+        source._check_sync()
+        checks, crc = part_checksums(data, kinds)
+    finally:
+        os.close(fd)
+    return LoadedFile(data=data, checks=checks, crc=crc)
+
+
+async def open_or_load(
+    path: Path, *, limit: int, kinds: frozenset[ChecksumKind]
+) -> LoadedFile | FileSource:
+    """The small-file path: stat, open, read, check and checksum in one worker-thread call
+    (`_open_or_load`); a file larger than `limit` comes back open, to be read in parts and
+    closed with `FileSource.close`. Raises `MissingInputError` if `path` does not exist."""
+    return await anyio.to_thread.run_sync(_open_or_load, path, limit, kinds)
 
 
 @asynccontextmanager

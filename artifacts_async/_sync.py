@@ -152,10 +152,15 @@ class SyncArtifacts:
         *,
         context: Context,
         raise_on_error: bool = True,
+        on_progress: ProgressCallback | None = None,
     ) -> LoadResult:
-        """Download and unpack every input; see `Artifacts.load_inputs`."""
+        """Download and unpack every input; see `Artifacts.load_inputs`.
+
+        `on_progress` is called on this object's event-loop thread, as for saves.
+        """
         return self._running().call(functools.partial(
-            self._artifacts.load_inputs, inputs, context=context, raise_on_error=raise_on_error
+            self._artifacts.load_inputs, inputs, context=context,
+            raise_on_error=raise_on_error, on_progress=on_progress,
         ))
 
     @contextmanager
@@ -166,6 +171,7 @@ class SyncArtifacts:
         offset: int = 0,
         length: int | None = None,
         verify: bool = True,
+        on_progress: ProgressCallback | None = None,
     ) -> Iterator[Iterator[bytes]]:
         """Stream a stored object's bytes; leaving the block closes the download.
 
@@ -178,7 +184,8 @@ class SyncArtifacts:
         See `Artifacts.stream` (checksum checked after the last chunk when read whole).
         """
         portal = self._running()
-        stream = self._artifacts.stream(record, offset=offset, length=length, verify=verify)
+        stream = self._artifacts.stream(record, offset=offset, length=length, verify=verify,
+                                        on_progress=on_progress)
         with portal.wrap_async_context_manager(stream) as chunks:
             yield self._chunks(portal, chunks)
 

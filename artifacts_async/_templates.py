@@ -80,27 +80,43 @@ def _lookup(variable: str, context: Context) -> str:
 
 def render_key(template: str, context: Context) -> str:
     """Substitute every `{{variable}}` in `template`; raise `KeyTemplateError` on any problem."""
+    if "{{" not in template and "}}" not in template:
+        return template  # no variable: the common explicit key, at no regex cost
     leftover = _VAR.sub("", template)
     if "{{" in leftover or "}}" in leftover:
         raise KeyTemplateError(f"unterminated '{{{{' or stray '}}}}' in key template {template!r}")
     return _VAR.sub(lambda m: _lookup(m.group(1), context), template)
 
 
+# One segment: not '.' or '..', no '/', control character or lone surrogate (not UTF-8).
+_SEGMENT = r"(?!\.\.?(?:/|$))[^/\x00-\x1f\x7f-\x9f\ud800-\udfff]+"
+#: Keys that pass every check below; at most 256 characters are at most 1024 UTF-8 bytes.
+_SAFE_KEY = re.compile(f"{_SEGMENT}(?:/{_SEGMENT})*")
+
+
 def validate_key(key: str) -> str:
     """Return `key` if it is safe as an object key, else raise `KeyTemplateError`."""
+    if len(key) <= MAX_KEY_BYTES // 4 and _SAFE_KEY.fullmatch(key):
+        return key  # the common case in one regex match
+    return _checked_key(key)
+
+
+def _checked_key(key: str) -> str:
+    """`validate_key` one check at a time, so that the error names the problem."""
     if not key:
         raise KeyTemplateError("the key is empty")
     if key.startswith("/"):
         raise KeyTemplateError(f"key {key!r} is absolute: keys are relative to the repository")
     if _CONTROL.search(key):  # C0, DEL and C1
         raise KeyTemplateError(f"key {key!r} contains control characters")
-    segments = key.split("/")
-    if any(s in ("..", ".") for s in segments):
+    # Substring tests rather than a split: planning 10,000 keys runs before `on_report`.
+    wrapped = f"/{key}/"
+    if "/./" in wrapped or "/../" in wrapped:
         raise KeyTemplateError(f"key {key!r} has a '.' or '..' segment")
-    if any(not s for s in segments):
+    if "//" in wrapped:  # the key is not empty and does not start with '/': checked above
         raise KeyTemplateError(f"key {key!r} has an empty segment ('//' or a trailing '/')")
     try:
-        size = len(key.encode("utf-8"))
+        size = len(key) if key.isascii() else len(key.encode("utf-8"))
     except UnicodeEncodeError:
         # A path name that is not UTF-8 (its bytes decoded with surrogate escapes).
         raise KeyTemplateError(

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
 from typing import TypeVar
 
 import anyio
 import anyio.to_thread
 import attrs
 
+from ._budget import POOL_MIN as SMALL_FILE
 from ._budget import TransferBudget
 from ._checksums import crc32c_combine, part_checksums, s3_multipart_etag
 from ._events import ProgressCallback, ProgressEvent
@@ -29,7 +31,9 @@ from ._exceptions import (
 from ._journal import Journal, JournalEntry
 from ._options import TransferOptions
 from ._parts import PartSizer
-from ._sources import FileSource, Source
+from ._retry import call_with_retries
+from ._sources import FileSource, Source, open_or_load, open_source
+from ._specs import Archive, ArchiveKind
 from .abc import Driver, ObjectInfo, PartChecksums, UploadedPart
 
 __all__ = ["StoredObject", "UploadEngine"]
@@ -43,6 +47,14 @@ class StoredObject:
 
     size: int
     crc32c: str
+
+
+#: Copies of at least this many bytes run in a worker thread, not on the event loop.
+_THREAD_COPY = 256 * 1024
+
+
+def _prefix(buffer: bytearray, n: int) -> bytes:
+    return bytes(memoryview(buffer)[:n])
 
 
 def _retryable(exc: Exception) -> bool:
@@ -60,9 +72,10 @@ class _Read:
     """Bytes read from a source into a buffer held from the budget until released.
 
     `data` is the buffer itself, or for a short last part a copy of its filled prefix.
+    `buffer` is None for a small file's bytes (never pooled): `len(data)` bytes are held.
     """
 
-    buffer: bytearray
+    buffer: bytearray | None
     data: bytes | bytearray
 
 
@@ -128,23 +141,13 @@ class UploadEngine:
         on: Callable[[Exception], bool] = _retryable,
         then: Callable[[T], Awaitable[None]] | None = None,
     ) -> T:
-        """Call the driver with retries; each attempt has a deadline for `nbytes` bytes.
-
-        With `then`, each attempt is shielded from cancellation and `then(result)` runs
-        in the same shield: a result the backend created (an upload id) is always handed
-        over, never lost to a cancellation between the answer and its bookkeeping.
-        """
-        async for attempt in self.options.retrying(on):
-            with attempt:
-                if attempt.num > 1:
-                    self._emit("upload.retry", artifact, key, part=part, attempt=attempt.num)
-                with anyio.CancelScope(shield=then is not None):
-                    with self.options.deadline(nbytes, f"{op} of {key!r}"):
-                        result = await fn()
-                    if then is not None:
-                        await then(result)
-                    return result
-        raise AssertionError("unreachable")  # pragma: no cover
+        """Call the driver with retries (`_retry`); each attempt has a deadline for
+        `nbytes` bytes, and `then` runs shielded with it."""
+        return await call_with_retries(
+            self.options, fn, what=f"{op} of {key!r}", nbytes=nbytes, on=on, then=then,
+            on_retry=lambda attempt: self._emit("upload.retry", artifact, key, part=part,
+                                                attempt=attempt),
+        )
 
     async def _cleanup(
         self, driver: Driver, key: str, op: str, fn: Callable[[], Awaitable[object]]
@@ -204,7 +207,7 @@ class UploadEngine:
                 # Every byte is read: the source must still be what was read.
                 await source.check_unchanged()
             except BaseException:
-                self.budget.release_buffer(first.buffer)
+                self._release(first)
                 raise
             stored = await self._put(driver, key, first, artifact=artifact, metadata=metadata)
             self._emit("upload.complete", artifact, key, transferred=stored.size,
@@ -217,16 +220,88 @@ class UploadEngine:
         self._emit("upload.complete", artifact, key, transferred=stored.size, size=stored.size)
         return stored
 
+    def _release(self, read: _Read) -> None:
+        if read.buffer is None:
+            self.budget.release_bytes(len(read.data))
+        else:
+            self.budget.release_buffer(read.buffer)
+
+    async def upload_path(
+        self,
+        driver: Driver,
+        key: str,
+        path: Path,
+        archive: Archive,
+        *,
+        artifact: str,
+        metadata: Mapping[str, str],
+    ) -> StoredObject:
+        """Upload the file or directory at `path`, stored as `archive`; as `upload`.
+
+        The small-file path: a file that goes in one request (up to the single-put
+        threshold) is opened, read, checked unchanged and checksummed in one worker-thread
+        call, into a buffer of its own size (never pooled), and sent in one request. The
+        bytes are taken from the budget before the call and the unused rest given back
+        after it: the whole threshold when that much is free at once, else only
+        `SMALL_FILE` (1 MiB), so that a busy budget is never waited on for bytes a small
+        file does not need; a larger file then takes a second hop to be read.
+        """
+        if archive.kind is not ArchiveKind.NONE:
+            async with open_source(path, archive) as source:
+                return await self.upload(driver, key, source, artifact=artifact,
+                                         metadata=metadata)
+        limit = self.one_hop_limit(driver)
+        if not self.budget.try_acquire_bytes(limit):
+            limit = min(limit, SMALL_FILE)
+            await self.budget.acquire_bytes(limit)
+        try:
+            opened = await open_or_load(path, limit=limit, kinds=driver.limits.checksums)
+        except BaseException:
+            self.budget.release_bytes(limit)
+            raise
+        if isinstance(opened, FileSource):
+            self.budget.release_bytes(limit)
+            try:
+                return await self.upload(driver, key, opened, artifact=artifact,
+                                         metadata=metadata)
+            finally:
+                opened.close()
+        read = _Read(buffer=None, data=opened.data)
+        self.budget.release_bytes(limit - len(read.data))
+        try:
+            self._emit("upload.started", artifact, key, size=len(read.data))
+        except BaseException:
+            self._release(read)
+            raise
+        stored = await self._put(driver, key, read, artifact=artifact, metadata=metadata,
+                                 precomputed=(opened.checks, opened.crc))
+        self._emit("upload.complete", artifact, key, transferred=stored.size, size=stored.size)
+        return stored
+
+    def one_hop_limit(self, driver: Driver) -> int:
+        """The largest file `upload_path` may read in the thread hop that opens it: the
+        single-put threshold, at most an eighth of the budget."""
+        threshold = min(self.options.single_put_threshold, driver.limits.max_single_put)
+        return max(1, min(threshold, self.budget.max_bytes // 8))
+
     async def _read(self, source: Source, size: int) -> _Read:
         """Read up to `size` bytes into a buffer taken from the budget."""
         buffer = await self.budget.acquire_buffer(size)
         try:
             n = await source.read_into(buffer)
+            # A short (last) part is copied out so drivers always get a whole buffer: one
+            # copy, in a worker thread when it is large (a part copied on the loop stalls
+            # it for milliseconds).
+            if n == size:
+                data: bytes | bytearray = buffer
+            elif n >= _THREAD_COPY:
+                data = await anyio.to_thread.run_sync(_prefix, buffer, n)
+            else:
+                data = _prefix(buffer, n)
         except BaseException:
             self.budget.release_buffer(buffer)
             raise
-        # A short (last) part is copied out so drivers always get a whole buffer.
-        return _Read(buffer=buffer, data=buffer if n == size else bytes(buffer[:n]))
+        return _Read(buffer=buffer, data=data)
 
     async def _put(
         self,
@@ -251,7 +326,7 @@ class UploadEngine:
                     op="put", artifact=artifact, key=key, nbytes=len(data), on=_part_retryable,
                 )
         finally:
-            self.budget.release_buffer(read.buffer)
+            self._release(read)
         stored = StoredObject(size=len(data), crc32c=f"{crc:08x}")
         await self._verify(driver, key, info, stored, [checks.md5] if checks.md5 else None,
                            multipart=False)
@@ -301,7 +376,7 @@ class UploadEngine:
         try:
             await self._begin(up, source, sizer, metadata)
         except BaseException as exc:
-            self.budget.release_buffer(first.buffer)
+            self._release(first)
             await self._abandon(up, exc)
             raise
         try:
@@ -464,15 +539,16 @@ class UploadEngine:
             number += 1
             if number > 1:
                 read = await self._read(source, sizer.part_size(number))
+            assert read.buffer is not None  # parts are read into budget buffers
             expected = len(read.buffer)
             data = read.data
             if not data:
-                self.budget.release_buffer(read.buffer)
+                self._release(read)
                 break
             try:
                 checks, crc = await anyio.to_thread.run_sync(part_checksums, data, kinds)
             except BaseException:
-                self.budget.release_buffer(read.buffer)
+                self._release(read)
                 raise
             whole_crc = crc32c_combine(whole_crc, crc, len(data))
             if checks.md5 is not None:
@@ -481,7 +557,7 @@ class UploadEngine:
             if previous is not None and previous.size == len(data) and \
                     int(previous.checksums["crc32c"], 16) == crc:
                 up.parts[number] = previous
-                self.budget.release_buffer(read.buffer)
+                self._release(read)
             else:
                 up.held.pop(number, None)
                 pending = _PendingPart(number=number, offset=offset, read=read,
@@ -524,7 +600,7 @@ class UploadEngine:
                 up.error = exc
             tg.cancel_scope.cancel()
         finally:
-            self.budget.release_buffer(pending.read.buffer)
+            self._release(pending.read)
 
     async def _abandon(self, up: _Upload, exc: BaseException) -> None:
         """After a failure or cancellation: keep the upload journaled for resume, or abort.

@@ -2,7 +2,8 @@
 
 Suites: large (one file up and down), small (5,000 small files: one artifact each, one
 tar), local (local driver vs `cp`, tmpfs and disk), report (early report vs completion),
-scale (100 vs 10,000 artifacts). S3 suites start their own server: `rclone serve s3` over
+scale (100 vs 10,000 artifacts), engine (the small files through the memory driver: the
+engine's own CPU per file). S3 suites start their own server: `rclone serve s3` over
 a directory (default) or moto (`--server moto`). Every transfer runs in a fresh process;
 clients alternate within each round; tables show medians (min-max) and ratios to the best
 peer, and are written into docs/benchmarks.md between the suite's markers.

@@ -291,6 +291,25 @@ def scale(args: argparse.Namespace, work: Path) -> tuple[list[str], Runner]:
     return lines, runner
 
 
+def engine(args: argparse.Namespace, work: Path) -> tuple[list[str], Runner]:
+    """The engine's own cost per file, without an SDK: the small files through the
+    in-memory driver (which checks each object's MD5 and CRC32C on the loop, as a server
+    would), one artifact each."""
+    runner = Runner()
+    tree = work / "tree"
+    total = _small_tree(tree, args.files, low=4 * 1024, high=64 * 1024)
+    case = Case(f"{args.files:,} files of 4-64 KiB ({total / MiB:.0f} MiB), memory driver",
+                f"one artifact per file, {args.small_concurrency} in flight")
+    job = {"op": "put_many", "server": None, "concurrency": args.small_concurrency,
+           "source": str(tree), "key": "many", "part": 8 * MiB}
+    runner.rounds(case, args.rounds, [("artifacts_async", _ours(job, work))])
+    for runs in case.rows.values():
+        for run in runs:
+            run["cpu_ms_per_file"] = run["cpu"] / args.files * 1000
+    return table(case, extra={"cpu_ms_per_file": "CPU ms per file"}), runner
+
+
 SUITES: dict[str, Callable[[argparse.Namespace, Path], tuple[list[str], Runner]]] = {
     "large": large, "small": small, "local": local, "report": report, "scale": scale,
+    "engine": engine,
 }

@@ -3,6 +3,7 @@ buffers, reuse of part-sized ones."""
 
 from __future__ import annotations
 
+import anyio
 import pytest
 
 from artifacts_async._budget import POOL_MIN, TransferBudget
@@ -49,3 +50,19 @@ async def test_pooled_bytes_never_exceed_the_budget() -> None:
             budget.release_buffer(buffer)
         pooled = sum(len(b) for free in budget._free_buffers.values() for b in free)
         assert pooled == budget._pooled <= budget.max_bytes
+
+
+async def test_try_acquire_takes_only_free_bytes_nobody_waits_for() -> None:
+    """`try_acquire_bytes` takes free bytes at once, refuses what is not free, and never
+    jumps ahead of a waiter."""
+    budget = TransferBudget(max_parts=2, max_bytes=10)
+    assert budget.try_acquire_bytes(6)
+    assert budget.held_bytes == 6
+    assert not budget.try_acquire_bytes(5)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(budget.acquire_bytes, 8)  # waits: only 4 are free
+        await anyio.wait_all_tasks_blocked()
+        assert not budget.try_acquire_bytes(1)  # free, but someone waits first
+        budget.release_bytes(6)  # the waiter gets its 8
+    assert budget.held_bytes == 8
+    assert budget.peak_bytes == 8

@@ -134,6 +134,31 @@ def test_plain_progress_lines_when_not_a_terminal(work: Path) -> None:
     assert quiet.stderr == b""
 
 
+def test_load_and_cat_show_download_progress(work: Path) -> None:
+    """load and cat print plain download lines on stderr (stdout keeps the bytes), JSON
+    lines with --json, nothing with -q."""
+    save = run("--config", "repos.toml", "--json", "save", "model=out/model.bin",
+               "--archive", "none", *CTX, cwd=work)
+    (work / "records.json").write_bytes(save.stdout)
+    loaded = run("--config", "repos.toml", "load", "--records", "records.json",
+                 "model=in/model.bin", cwd=work)
+    lines = loaded.stderr.decode().splitlines()
+    assert lines[0] == "model: downloading (3.0 MiB)"
+    assert any(re.fullmatch(r"model: [\d.]+ MiB of 3\.0 MiB \(\d+%\)", line) for line in lines)
+    assert re.fullmatch(r"model: loaded 3\.0 MiB in [\d.]+ s", lines[-1])
+    cat = run("--config", "repos.toml", "cat", "--records", "records.json", "model", cwd=work)
+    assert cat.stdout == (work / "out" / "model.bin").read_bytes()
+    assert cat.stderr.decode().splitlines()[0] == "model: downloading (3.0 MiB)"
+    as_json = run("--config", "repos.toml", "--json", "cat", "--records", "records.json",
+                  "model", cwd=work)
+    events = [json.loads(line)["event"] for line in as_json.stderr.decode().splitlines()]
+    assert events[0] == "download.started"
+    assert events[-1] == "download.complete"
+    quiet = run("--config", "repos.toml", "-q", "cat", "--records", "records.json", "model",
+                cwd=work)
+    assert quiet.stderr == b""
+
+
 PROBE = textwrap.dedent("""\
     import json, os
     from pathlib import Path

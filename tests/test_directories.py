@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 import artifacts_async as aa
+from artifacts_async._dirsave import directory_outputs
 from artifacts_async._drivers._memory import MemoryDriver
 from artifacts_async._manifest import MANIFEST_NAME
 from artifacts_async.abc import crc32c
@@ -324,3 +325,32 @@ async def test_listing_with_a_file_and_a_folder_of_one_name_is_refused(
             await arts.load_inputs([aa.InputArtifact(name="d", path=tmp_path / "dest",
                                                      key="argo/out")], context=CTX)
     assert not (tmp_path / "dest").exists()
+
+
+@pytest.mark.parametrize("copies", [1, 40])
+def test_directory_outputs_agree_with_isdir(tmp_path: Path, copies: int) -> None:
+    """The outputs found to be directories (by one listing of a shared parent, or a stat
+    each when few share it) are exactly those `os.path.isdir` names."""
+    (tmp_path / "d").mkdir()
+    (tmp_path / "f").write_bytes(b"x")
+    (tmp_path / "to-d").symlink_to("d")
+    (tmp_path / "to-f").symlink_to("f")
+    (tmp_path / "dangling").symlink_to("nowhere")
+    locked = tmp_path / "locked"
+    (locked / "inner").mkdir(parents=True)
+    locked.chmod(0o311)  # not listable, still searchable: a stat works, a listing fails
+    names = ["d", "f", "to-d", "to-f", "dangling", "missing", "locked/inner", "d/.", "d/.."]
+    paths = [tmp_path / n for n in names] * copies + [Path("/"), Path("."), Path("..")]
+    specs = [aa.OutputArtifact(name=f"o{i}", path=p, archive=aa.Archive.none())
+             for i, p in enumerate(paths)]
+    specs.append(aa.OutputArtifact(name="tar", path=tmp_path / "d"))  # archive from the repo
+    specs.append(aa.OutputArtifact(name="zip", path=tmp_path / "d", archive=aa.Archive.zip()))
+    try:
+        found = directory_outputs(specs)
+    finally:
+        locked.chmod(0o755)
+    expected = {i for i, s in enumerate(specs)
+                if (s.archive is None or s.archive.kind is aa.ArchiveKind.NONE)
+                and os.path.isdir(s.path)}
+    assert found == expected
+    assert len(expected) > copies  # directories were there to be found

@@ -343,3 +343,41 @@ async def test_one_failed_event_per_failed_artifact(tmp_path: Path,
         ("f", "PermissionDeniedError: AccessDenied"),
         ("gone", f"MissingInputError: {tmp_path / 'nope'} does not exist"),
     ]
+
+
+async def test_retry_machinery_only_after_a_failure(
+    tmp_path: Path, memory_store_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Requests that succeed at once build no retry loop; a transient failure starts one
+    that counts it as attempt 1, so the retry is attempt 2 and the attempts stay capped."""
+    loops: list[int] = []
+    retrying = aa.TransferOptions.retrying
+
+    def counting(self: aa.TransferOptions, on: Any) -> Any:
+        loops.append(1)
+        return retrying(self, on)
+
+    monkeypatch.setattr(aa.TransferOptions, "retrying", counting)
+    calls: list[str] = []
+
+    async def hook(method: str, kwargs: dict[str, Any]) -> None:
+        calls.append(method)
+        if kwargs.get("key") == "wf/p/flaky" and method == "put":
+            raise aa.TransientBackendError("503 SlowDown")
+
+    config, driver = memory_setup(memory_store_name, hook)
+    for name in ("a", "b", "flaky"):
+        (tmp_path / name).write_bytes(os.urandom(1000))
+    events: list[aa.ProgressEvent] = []
+    async with aa.Artifacts(config, options=options(), drivers={"m": driver}) as arts:
+        result = await arts.save_outputs([none("a", tmp_path / "a"), none("b", tmp_path / "b")],
+                                         context=CTX)
+        assert result.ok, result.errors
+        assert loops == []
+        result = await arts.save_outputs([none("flaky", tmp_path / "flaky")], context=CTX,
+                                         on_progress=events.append)
+    assert loops == [1]
+    # stamina's test mode (conftest) caps a loop at 3 attempts: the first one counts.
+    assert calls.count("put") == 2 + 3
+    assert [e.attempt for e in events if e.name == "upload.retry"] == [2, 3]
+    assert isinstance(result.errors["flaky"], aa.TransientBackendError)

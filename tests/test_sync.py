@@ -242,3 +242,23 @@ def test_a_script_that_forgets_close_still_exits(tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, str(script)], capture_output=True, timeout=60,
                             check=False)
     assert (result.returncode, result.stdout) == (0, b"leaving\n")
+
+
+def test_sync_load_and_stream_report_download_progress(tmp_path: Path,
+                                                       memory_store_name: str) -> None:
+    """The blocking `load_inputs` and `stream` pass `on_progress` through."""
+    config = aa.RepositoryConfig.from_dict({"repositories": {
+        "mem": {"driver": "memory", "name": memory_store_name}}})
+    (tmp_path / "f.bin").write_bytes(os.urandom(2000))
+    events: list[str] = []
+    with SyncArtifacts(config, options=aa.TransferOptions(resume=False)) as artifacts:
+        result = artifacts.save_outputs(
+            [aa.OutputArtifact(name="f", path=tmp_path / "f.bin", archive=aa.Archive.none())],
+            context=CTX)
+        (record,) = result.records
+        artifacts.load_inputs([aa.InputArtifact(name="f", path=tmp_path / "g", record=record)],
+                              context=CTX, on_progress=lambda e: events.append(e.name))
+        with artifacts.stream(record, on_progress=lambda e: events.append(e.name)) as chunks:
+            assert b"".join(chunks) == (tmp_path / "f.bin").read_bytes()
+    expected = ["download.started", "download.progress", "download.complete"]
+    assert events == expected + expected

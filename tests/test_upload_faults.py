@@ -16,6 +16,7 @@ from helpers import WrappedDriver
 import artifacts_async as aa
 from artifacts_async._drivers._local import LocalDriver
 from artifacts_async._drivers._memory import MemoryDriver
+from artifacts_async._sources import FileSource
 from artifacts_async.abc import ObjectInfo, PartChecksums
 
 pytestmark = pytest.mark.anyio
@@ -144,7 +145,7 @@ def replace(path: Path) -> None:
 
 
 @pytest.mark.parametrize("change", [append, rewrite, replace, Path.unlink])
-@pytest.mark.parametrize("size", [1000, 3 * MiB + 5])
+@pytest.mark.parametrize("size", [3 * MiB // 4, 3 * MiB + 5])
 async def test_a_source_changed_during_upload_fails(tmp_path: Path, memory_store_name: str,
                                                     change: Any, size: int) -> None:
     """Appending, rewriting, replacing or removing the file mid-upload fails the artifact
@@ -157,7 +158,9 @@ async def test_a_source_changed_during_upload_fails(tmp_path: Path, memory_store
 
     def on_progress(event: aa.ProgressEvent) -> None:
         if event.name == "upload.started" and size < MiB:
-            change(path)  # after the file was opened, before it is read
+            # A put of more than an eighth of this budget (512 KiB) is read in a second
+            # hop: after the file was opened, before it is read.
+            change(path)
 
     driver = WrappedDriver(MemoryDriver(name=memory_store_name), hook)
     async with aa.Artifacts(memory_config(memory_store_name), options=options(tmp_path / "s"),
@@ -171,6 +174,59 @@ async def test_a_source_changed_during_upload_fails(tmp_path: Path, memory_store
     store = MemoryDriver.get_store(memory_store_name)
     assert store.objects == {}
     assert store.uploads == {}  # aborted, not kept for a resume of mixed parts
+
+
+@pytest.mark.parametrize("change", [append, rewrite, replace, Path.unlink])
+async def test_a_small_file_changed_while_it_is_read_fails(
+    tmp_path: Path, memory_store_name: str, change: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A small file is opened, read and checked in one thread hop: a change during that
+    read fails the artifact with SourceChangedError and stores nothing."""
+    path = old_file(tmp_path / "f", os.urandom(1000))
+    read = FileSource._read_sync
+
+    def read_then_change(self: FileSource, buffer: bytearray) -> int:
+        filled = read(self, buffer)
+        change(path)  # in the worker thread, between the read and the check
+        return filled
+
+    monkeypatch.setattr(FileSource, "_read_sync", read_then_change)
+    async with aa.Artifacts(memory_config(memory_store_name), options=options(tmp_path / "s"),
+                            drivers={"m": MemoryDriver(name=memory_store_name)}) as arts:
+        result = await arts.save_outputs([none("f", path)], context=CTX)
+    assert isinstance(result.errors["f"], aa.SourceChangedError)
+    assert MemoryDriver.get_store(memory_store_name).objects == {}
+
+
+async def test_a_small_file_is_one_thread_hop(
+    tmp_path: Path, memory_store_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Stat, open, read, check and checksum of a small file take one worker-thread call,
+    and a change after it (once `upload.started` is seen) stores the bytes read: one
+    consistent version of the file."""
+    data = os.urandom(1000)
+    path = old_file(tmp_path / "f", data)
+    hops: list[object] = []
+    run_sync = anyio.to_thread.run_sync
+
+    async def counting(fn: Any, *args: Any, **kwargs: Any) -> Any:
+        hops.append(getattr(fn, "__name__", fn))
+        return await run_sync(fn, *args, **kwargs)
+
+    def on_progress(event: aa.ProgressEvent) -> None:
+        if event.name == "upload.started":
+            append(path)
+
+    monkeypatch.setattr(anyio.to_thread, "run_sync", counting)
+    async with aa.Artifacts(memory_config(memory_store_name), options=options(tmp_path / "s"),
+                            drivers={"m": MemoryDriver(name=memory_store_name)}) as arts:
+        result = await arts.save_outputs([none("f", path)], context=CTX,
+                                         on_progress=on_progress)
+    result.raise_for_errors()
+    assert hops == ["_open_or_load"]
+    stored, _, _ = MemoryDriver.get_store(memory_store_name).objects[
+        result.records[0].location.key]
+    assert stored == data
 
 
 async def test_a_changed_directory_fails(tmp_path: Path, memory_store_name: str) -> None:
@@ -398,3 +454,35 @@ async def test_an_upload_the_journal_could_not_record_is_aborted(
     assert isinstance(error, aa.TransferError)
     assert isinstance(error.__cause__, sqlite3.OperationalError)
     assert MemoryDriver.get_store(memory_store_name).uploads == {}
+
+
+@pytest.mark.parametrize("busy", [False, True])
+async def test_a_single_put_file_is_one_hop_while_the_budget_has_room(
+    tmp_path: Path, memory_store_name: str, monkeypatch: pytest.MonkeyPatch, busy: bool
+) -> None:
+    """A 3 MiB file (under the 8 MiB single-put threshold) is opened and read in one hop
+    when the budget has the threshold free; when it does not, only 1 MiB is reserved for
+    the open and the file is read in a second hop, never waiting for bytes it lacks."""
+    data = os.urandom(3 * MiB)
+    path = old_file(tmp_path / "f", data)
+    budget = aa.TransferBudget(max_parts=4, max_bytes=64 * MiB)
+    if busy:
+        assert budget.try_acquire_bytes(60 * MiB)  # another save holds most of it
+    hops: list[str] = []
+    run_sync = anyio.to_thread.run_sync
+
+    async def counting(fn: Any, *args: Any, **kwargs: Any) -> Any:
+        hops.append(getattr(fn, "__name__", repr(fn)))
+        return await run_sync(fn, *args, **kwargs)
+
+    monkeypatch.setattr(anyio.to_thread, "run_sync", counting)
+    options = aa.TransferOptions(resume=False, max_buffer_bytes=64 * MiB)
+    async with aa.Artifacts(memory_config(memory_store_name), options=options, budget=budget,
+                            drivers={"m": MemoryDriver(name=memory_store_name)}) as arts:
+        result = await arts.save_outputs([none("f", path)], context=CTX)
+    result.raise_for_errors()
+    assert hops == (["_open_or_load", "work"] if busy else ["_open_or_load"])
+    assert budget.held_bytes == (60 * MiB if busy else 0)
+    stored, _, _ = MemoryDriver.get_store(memory_store_name).objects[
+        result.records[0].location.key]
+    assert stored == data

@@ -1,4 +1,5 @@
-"""Progress displays for `save`: rich bars on a terminal, lines elsewhere, JSON lines.
+"""Progress displays for `save`, `load` and `cat`: rich bars on a terminal, lines
+elsewhere, JSON lines.
 
 All of them are `on_progress` callbacks writing to stderr, so stdout stays for results.
 """
@@ -51,6 +52,12 @@ class Display:
         return None
 
 
+#: A download's plain progress line comes every tenth of its size (or every 64 MiB when
+#: the size is unknown), not for each of its ~1 MiB events.
+_LINE_SHARE = 10
+_LINE_UNKNOWN = 64 * 1024 * 1024
+
+
 class LineDisplay(Display):
     """One plain line per start, part, retry and end: readable in pod logs and CI."""
 
@@ -58,9 +65,35 @@ class LineDisplay(Display):
         self._out = stream or sys.stderr
         self._started: dict[str, float] = {}
         self._sizes: dict[str, int | None] = {}
+        self._shown: dict[str, int] = {}  # a download's last step with a line
+
+    def _download(self, event: ProgressEvent) -> str | None:
+        name, art = event.name, event.artifact
+        if name == "download.started":
+            self._started[art] = time.monotonic()
+            self._shown[art] = 0
+            return f"{art}: downloading ({human(event.size)})"
+        if name == "download.progress":
+            size = event.size
+            step = (event.transferred * _LINE_SHARE // size if size
+                    else event.transferred // _LINE_UNKNOWN)
+            if step <= self._shown.get(art, 0):
+                return None
+            self._shown[art] = step
+            share = f" ({100 * event.transferred // size}%)" if size else ""
+            return f"{art}: {human(event.transferred)} of {human(size)}{share}"
+        if name == "download.complete":
+            took = time.monotonic() - self._started.get(art, time.monotonic())
+            return f"{art}: loaded {human(event.size)} in {took:.1f} s"
+        return f"{art}: FAILED: {event.error}"
 
     def __call__(self, event: ProgressEvent, /) -> None:
         name, art = event.name, event.artifact
+        if name.startswith("download."):
+            text = self._download(event)
+            if text is not None:
+                print(text, file=self._out, flush=True)
+            return
         if name == "upload.started":
             self._started[art] = time.monotonic()
             self._sizes[art] = event.size
@@ -138,7 +171,7 @@ class RichDisplay(Display):
             # Started by the first event, so a planning error leaves no empty bars behind.
             self._live = True
             self._progress.start()
-        if event.name == "upload.started":
+        if event.name in ("upload.started", "download.started"):
             self._tasks[art] = self._progress.add_task(art, total=event.size, parts=0,
                                                        retries=0, state="")
             # An archive's size is known only at its end: its bar has no total until then.
@@ -154,14 +187,20 @@ class RichDisplay(Display):
             self._progress.update(task, completed=event.transferred)
             self._bump(task, "parts")
             self._bump(self._total, "parts")
+        elif event.name == "download.progress":
+            self._done[art] = event.transferred
+            if event.size is not None and not self._sizes[art]:
+                self._sizes[art] = event.size  # learned once the object was looked at
+            self._progress.update(task, total=event.size, completed=event.transferred)
         elif event.name == "upload.retry":
             self._bump(task, "retries")
             self._bump(self._total, "retries")
-        elif event.name == "upload.complete":
+        elif event.name in ("upload.complete", "download.complete"):
             size = event.size or event.transferred
             self._sizes[art] = self._done[art] = size
-            self._progress.update(task, total=size, completed=size, state="[green]stored")
-        elif event.name == "upload.failed":
+            state = "[green]stored" if event.name == "upload.complete" else "[green]loaded"
+            self._progress.update(task, total=size, completed=size, state=state)
+        elif event.name in ("upload.failed", "download.failed"):
             self._progress.update(task, state="[red]failed")
         self._refresh()
 

@@ -171,8 +171,10 @@ def load(state: State, /, *, artifacts: tuple[str, ...], records: str | None,
                              optional=optional)
         if not inputs:
             raise click.UsageError("nothing to load: give NAME=PATH arguments or --specs")
-        async with Artifacts(config) as client:
-            result = await client.load_inputs(inputs, context=context, raise_on_error=False)
+        with display_for(json_mode=state.json, quiet=state.quiet) as display:
+            async with Artifacts(config) as client:
+                result = await client.load_inputs(inputs, context=context,
+                                                  raise_on_error=False, on_progress=display)
         rows = []
         for spec, record in zip(inputs, result.records, strict=True):
             error = result.errors.get(spec.name)
@@ -223,10 +225,12 @@ def cat(state: State, /, *, name: str | None, records: str | None, key: str | No
         else:
             raise click.UsageError("give NAME with --records FILE, or --key KEY")
         out = sys.stdout.buffer
-        async with Artifacts(config) as client, \
-                client.stream(record, verify=not no_verify) as chunks:
-            async for chunk in chunks:
-                out.write(chunk)
+        # Progress goes to stderr, never into the bytes on stdout.
+        with display_for(json_mode=state.json, quiet=state.quiet) as display:
+            async with Artifacts(config) as client, \
+                    client.stream(record, verify=not no_verify, on_progress=display) as chunks:
+                async for chunk in chunks:
+                    out.write(chunk)
         out.flush()
         return int(ExitCode.OK)
 
