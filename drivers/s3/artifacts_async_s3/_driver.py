@@ -10,6 +10,11 @@ What S3 verifies and reports:
 - S3's ETag is the MD5 of a single-request object, and the MD5 of the parts' MD5s plus
   `-<parts>` for a multipart one (`limits.s3_multipart_etag`). With SSE-KMS it is
   neither: the driver then reports no ETag, so nothing compares it.
+
+This module is the driver protocol and the error boundary: each method sends its
+requests inside `_errors` (SDK errors become the core's). Building requests and reading
+answers is done by concern: `_writes` (write options, body checksums), `_uploads`
+(multipart), `_objects` (reads, listings, deletes).
 """
 
 from __future__ import annotations
@@ -20,13 +25,9 @@ from collections.abc import AsyncGenerator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Self, cast, final
 
 import anyio
-import anyio.to_thread
 from botocore.exceptions import ClientError
 
-from artifacts_async import (
-    ArtifactNotFoundError,
-    BackendError,
-)
+from artifacts_async import ArtifactNotFoundError, BackendError
 from artifacts_async.abc import (
     ChecksumKind,
     DeleteOutcome,
@@ -35,7 +36,6 @@ from artifacts_async.abc import (
     PartChecksums,
     PendingUpload,
     UploadedPart,
-    crc32c,
     http_range,
 )
 
@@ -44,21 +44,10 @@ from ._client import ensure_bucket, open_client
 from ._errors import error_code, map_errors
 from ._fastpath import FastPath, WrongRegionError
 from ._objects import chunks, delete_error, delete_outcomes, list_objects
-from ._responses import (
-    b64,
-    etag_of,
-    full_crc32c,
-    metadata_from_s3,
-    metadata_to_s3,
-)
+from ._responses import etag_of, full_crc32c, metadata_from_s3, metadata_to_s3
 from ._settings import ChecksumMode, S3Settings
-from ._uploads import (
-    completed_parts,
-    completion_info,
-    list_parts,
-    list_uploads,
-    uploaded_part,
-)
+from ._uploads import completed_parts, completion_info, list_parts, list_uploads, uploaded_part
+from ._writes import add_checksums, write_options
 
 if TYPE_CHECKING:
     from types_aiobotocore_s3 import S3Client
@@ -187,39 +176,6 @@ class S3Driver:
             return await client.put_object(**cast("PutObjectRequestTypeDef", params))
         return await client.upload_part(**cast("UploadPartRequestTypeDef", params))
 
-    def _write_options(
-        self, params: PutObjectRequestTypeDef | CreateMultipartUploadRequestTypeDef
-    ) -> None:
-        settings = self.settings
-        if settings.sse is not None:
-            params["ServerSideEncryption"] = settings.sse
-        if settings.sse_kms_key_id is not None:
-            params["SSEKMSKeyId"] = settings.sse_kms_key_id
-        if settings.storage_class is not None:
-            params["StorageClass"] = settings.storage_class  # type: ignore[arg-type]  # stores have their own classes
-
-    async def _add_checksums(
-        self,
-        params: PutObjectRequestTypeDef | UploadPartRequestTypeDef,
-        data: bytes | bytearray,
-        checksums: PartChecksums,
-    ) -> bytes | None:
-        """Add the Content-MD5 and CRC32C headers of a request's body; return the CRC32C.
-
-        The CRC32C is the caller's, or computed here (in a thread) if the caller sent
-        none; none at all in `md5` checksum mode.
-        """
-        if checksums.md5 is not None:
-            params["ContentMD5"] = b64(checksums.md5)
-        if self.settings.checksum is ChecksumMode.MD5:
-            return None
-        crc = checksums.crc32c
-        if crc is None:
-            crc = (await anyio.to_thread.run_sync(crc32c, data)).to_bytes(4, "big")
-        params["ChecksumAlgorithm"] = "CRC32C"
-        params["ChecksumCRC32C"] = b64(crc)
-        return crc
-
     async def put(
         self,
         key: str,
@@ -233,8 +189,8 @@ class S3Driver:
             "Bucket": self.settings.bucket, "Key": self._prefix + key,
             "Metadata": metadata_to_s3(metadata),
         }
-        self._write_options(params)
-        crc = await self._add_checksums(params, data, checksums)
+        write_options(self.settings, params)
+        crc = await add_checksums(self.settings, params, data, checksums)
         with self._errors(key):
             response = await self._send("PutObject", params, data)
         return ObjectInfo(
@@ -253,7 +209,7 @@ class S3Driver:
             "Bucket": self.settings.bucket, "Key": self._prefix + key,
             "Metadata": metadata_to_s3(metadata),
         }
-        self._write_options(params)
+        write_options(self.settings, params)
         if self.settings.checksum is not ChecksumMode.MD5:
             params["ChecksumAlgorithm"] = "CRC32C"
             if self.settings.checksum is ChecksumMode.CRC32C:
@@ -278,7 +234,7 @@ class S3Driver:
             "Bucket": self.settings.bucket, "Key": self._prefix + key, "UploadId": upload_id,
             "PartNumber": number,
         }
-        crc = await self._add_checksums(params, data, checksums)
+        crc = await add_checksums(self.settings, params, data, checksums)
         with self._errors(key):
             response = await self._send("UploadPart", params, data)
         return uploaded_part(number, len(data), response, crc)
