@@ -30,6 +30,7 @@ from artifacts_async import (
     ArtifactNotFoundError,
     BackendError,
     IntegrityError,
+    TransientBackendError,
 )
 from artifacts_async.abc import (
     ChecksumKind,
@@ -64,6 +65,8 @@ _CHUNK = MiB
 _PAGE_SIZE = 1000
 # The longest a shielded cleanup (deleting a damaged object) may take.
 _CLEANUP_SECONDS = 30.0
+# The longest an upload whose body was sent may wait for GCS's answer once cancelled.
+_SETTLE_SECONDS = 30.0
 # Compose requests of one level in flight at once.
 _COMPOSE_CONCURRENCY = 8
 
@@ -161,9 +164,23 @@ class GCSDriver:
         if settings.kms_key_name is not None:
             params["kmsKeyName"] = settings.kms_key_name
         client = await self._gcs()
-        return await client.call_json(
-            "POST", f"/upload/storage/v1/b/{quote(settings.bucket, safe='')}/o",
-            params=params, data=RelatedBody(resource, data),
+        with anyio.CancelScope() as settling:
+
+            def sent() -> None:
+                # Invariant: an upload whose body was sent is answered before this returns,
+                # even under cancellation (bounded): GCS stores it whatever the client
+                # does, so an abort that follows the cancellation must see it, not have
+                # it land after its listing.
+                settling.shield = True
+                settling.deadline = min(settling.deadline,
+                                        anyio.current_time() + _SETTLE_SECONDS)
+
+            return await client.call_json(
+                "POST", f"/upload/storage/v1/b/{quote(settings.bucket, safe='')}/o",
+                params=params, data=RelatedBody(resource, data, on_sent=sent),
+            )
+        raise TransientBackendError(
+            f"gs://{settings.bucket}/{name}: no answer {_SETTLE_SECONDS:.0f} s after the upload"
         )
 
     def _mismatch(self, answer: Mapping[str, Any], size: int, crc: bytes) -> str | None:
