@@ -20,7 +20,9 @@ from ._servers import S3Server
 ROOT = Path(__file__).resolve().parent.parent
 PEER_VENV = ROOT / ".bench-venv"
 PEER_MODULES = {"obstore": "obstore", "aioboto3": "aioboto3", "s3fs": "s3fs",
-                "s3transfer": "boto3"}
+                "s3transfer": "boto3", "gcsfs": "gcsfs", "adlfs": "adlfs"}
+# Clients run in this project's venv (azure-sdk: the SDK the Azure driver uses).
+OWN_VENV = ("artifacts_async", "cp", "azure-sdk")
 
 
 def peer_python() -> str:
@@ -139,8 +141,7 @@ class Runner:
                     case.ours.add(label)
                 if self.server is not None and job["op"].startswith("put"):
                     self.server.fresh_bucket()
-                python = sys.executable if job["client"] in ("artifacts_async", "cp") \
-                    else peer_python()
+                python = sys.executable if job["client"] in OWN_VENV else peer_python()
                 result = self.child(job, python=python)
                 if check is not None:
                     check(label, job)
