@@ -40,7 +40,8 @@ def _crc32c_hex(path: Path) -> str:
 
 def _one_file(args: argparse.Namespace, work: Path, server: FakeGCS | Azurite, *,
               up_extra: list[tuple[str, Variant]], down_extra: list[tuple[str, Variant]],
-              peers: list[str], put_peers: list[str]) -> tuple[list[str], Runner]:
+              peers: list[str], put_peers: list[str],
+              cannot_put: dict[str, str] | None = None) -> tuple[list[str], Runner]:
     """Upload then download one file with every client, alternating, `args.rounds` times."""
     runner = Runner(server)
     source = work / "source.bin"
@@ -51,6 +52,7 @@ def _one_file(args: argparse.Namespace, work: Path, server: FakeGCS | Azurite, *
     note = (f"{args.size_mib} MiB, part {args.part_mib} MiB, {args.concurrency} in flight, "
             f"against {server.name} (in memory) on this machine")
     up = Case(f"Upload of one {args.size_mib} MiB file", note)
+    up.missing.update(cannot_put or {})
     put = {**base, "op": "put_file", "key": "bench/up.bin"}
     clients = [("artifacts_async", _ours(put, work))]
     clients += [(label, make(put)) for label, make in up_extra]
@@ -95,8 +97,10 @@ def gcs(args: argparse.Namespace, work: Path) -> tuple[list[str], Runner]:
     (obstore's upload cannot run there: fake-gcs-server has no XML API writes)."""
     server = FakeGCS(work)
     try:
-        return _one_file(args, work, server, up_extra=[], down_extra=[], peers=GCS_PEERS,
-                         put_peers=["gcsfs"])
+        return _one_file(
+            args, work, server, up_extra=[], down_extra=[], peers=GCS_PEERS,
+            put_peers=["gcsfs"],
+            cannot_put={"obstore": "cannot run: fake-gcs-server serves no XML API writes"})
     finally:
         server.close()
 
