@@ -49,6 +49,7 @@ from ._body import RelatedBody
 from ._client import Client, ensure_bucket, open_client
 from ._errors import from_status, map_errors
 from ._layout import Layout, compose_plan
+from ._pieces import coalesced
 from ._resources import b64, crc_hex, object_info, timestamp
 from ._settings import GCSSettings
 
@@ -61,9 +62,6 @@ MiB = 1024 * KiB
 GiB = 1024 * MiB
 TiB = 1024 * GiB
 _CHUNK = MiB
-# aiohttp's pieces are passed on as they are once this large (asyncio receives up to
-# 256 KiB at a time); smaller ones are joined up to it first.
-_MIN_CHUNK = 256 * KiB
 # Items per page of a listing (GCS's maximum); tests lower it to exercise paging.
 _PAGE_SIZE = 1000
 # The longest a shielded cleanup (deleting a damaged object) may take.
@@ -72,11 +70,6 @@ _CLEANUP_SECONDS = 30.0
 _SETTLE_SECONDS = 30.0
 # Compose requests of one level in flight at once.
 _COMPOSE_CONCURRENCY = 8
-
-
-def _joined(pieces: list[bytes]) -> bytes:
-    """The pieces aiohttp received as one chunk: a lone piece as it is, else joined."""
-    return pieces[0] if len(pieces) == 1 else b"".join(pieces)
 
 
 @final
@@ -419,7 +412,7 @@ class GCSDriver:
         self, key: str, *, offset: int = 0, length: int | None = None
     ) -> AsyncGenerator[bytes, None]:
         """Stream the object (`alt=media`), ranged when asked, in the pieces aiohttp
-        received (small ones joined up to 256 KiB; at most 1 MiB each): no copy of the
+        received (small ones joined up to 256 KiB; see `_pieces.py`): no copy of the
         bytes on the event loop when the pieces are large, as they usually are.
 
         An offset at or past the end yields nothing (GCS answers 416).
@@ -440,19 +433,8 @@ class GCSDriver:
                     return
                 raise
             async with stream as response:
-                pending: list[bytes] = []
-                held = 0
-                while True:
-                    piece = await response.content.read(_CHUNK)
-                    if not piece:
-                        break
-                    pending.append(piece)
-                    held += len(piece)
-                    if held >= _MIN_CHUNK:
-                        yield _joined(pending)
-                        pending, held = [], 0
-                if pending:
-                    yield _joined(pending)
+                async for chunk in coalesced(response.content.read, most=_CHUNK):
+                    yield chunk
 
     # -- deletes and listings ------------------------------------------------------------
 
