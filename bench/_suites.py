@@ -153,6 +153,9 @@ def small(args: argparse.Namespace, work: Path) -> tuple[list[str], Runner]:
         )
         many = {**base, "op": "put_many"}
         clients = [("artifacts_async (one artifact per file)", _ours(many, work)),
+                   # The S3 driver's fast path off: every request through aiobotocore.
+                   ("artifacts_async (one artifact per file, fast_path = false)",
+                    _ours({**many, "repository_options": {"fast_path": False}}, work)),
                    ("artifacts_async (the directory, archive none)",
                     _ours_fresh_key({**many, "op": "put_dir", "key": "dir"}, work)),
                    ("artifacts_async (the directory as one tar)",

@@ -7,7 +7,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from aiobotocore.config import AioConfig
-from aiobotocore.credentials import AioDeferredRefreshableCredentials
+from aiobotocore.credentials import AioCredentials, AioDeferredRefreshableCredentials
 from aiobotocore.session import AioSession
 from botocore.credentials import CredentialProvider
 from botocore.exceptions import ClientError
@@ -15,6 +15,8 @@ from botocore.exceptions import ClientError
 import artifacts_async
 
 from ._errors import error_code
+from ._fastpath import Credentials as FastPathCredentials
+from ._fastpath import FastPath, open_fast_path
 from ._redact import REDACTOR
 from ._settings import S3Settings
 
@@ -106,13 +108,15 @@ def _explicit_keys(settings: S3Settings) -> dict[str, Any]:
     return keys
 
 
-async def open_client(settings: S3Settings, stack: contextlib.AsyncExitStack) -> S3Client:
-    """Create the S3 client, closed when `stack` closes.
+async def open_client(
+    settings: S3Settings, stack: contextlib.AsyncExitStack
+) -> tuple[S3Client, FastPath | None]:
+    """Create the S3 client and, unless it cannot be used, the fast path; closed with `stack`.
 
     Credentials: the resolved `access_key`/`secret_key`(/`session_token`) references, or
     the profile, or the SDK's own chain (environment, config files, instance roles, ...);
     with `role_arn`, those are used to assume the role and the role's credentials sign
-    the requests.
+    the requests. The fast path signs with the very credentials the client has.
     """
     REDACTOR.register()  # the filter is in place before the first request is logged
     keys = _explicit_keys(settings)
@@ -136,15 +140,26 @@ async def open_client(settings: S3Settings, stack: contextlib.AsyncExitStack) ->
             **keys,
         )
     )
-    if not keys:
-        # Credentials the SDK found itself (environment, profile, role) are hidden from
-        # its log lines too.
+    found: FastPathCredentials | None
+    if keys:
+        # What aiobotocore built for the client from the same keys.
+        found = AioCredentials(
+            keys["aws_access_key_id"], keys["aws_secret_access_key"],
+            keys.get("aws_session_token"),
+        )
+    else:
+        # The session's credentials, the very object the client signs with (the session
+        # resolves them once). Those the SDK found itself (environment, profile, role)
+        # are hidden from its log lines too.
         found = await session.get_credentials()
         if found is not None:
             frozen = await found.get_frozen_credentials()
             REDACTOR.register(frozen.access_key, frozen.secret_key, frozen.token)
     REDACTOR.register()  # and on the SDK's loggers created while making the client
-    return client
+    fast = await open_fast_path(
+        client, found, settings, stack, ca_bundle=session.get_config_variable("ca_bundle")
+    )
+    return client, fast
 
 
 async def ensure_bucket(client: S3Client, settings: S3Settings) -> None:

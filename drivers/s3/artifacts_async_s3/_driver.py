@@ -15,8 +15,9 @@ What S3 verifies and reports:
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import AsyncGenerator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Self, final
+from typing import TYPE_CHECKING, Any, Self, cast, final
 
 import anyio
 import anyio.to_thread
@@ -42,6 +43,7 @@ from artifacts_async.abc import (
 from ._body import body
 from ._client import ensure_bucket, open_client
 from ._errors import error_code, from_code, map_errors
+from ._fastpath import FastPath, WrongRegionError
 from ._responses import (
     MD5_HEX,
     b64,
@@ -64,6 +66,8 @@ if TYPE_CHECKING:
     )
 
 __all__ = ["S3Driver"]
+
+logger = logging.getLogger("artifacts_async_s3")
 
 MiB = 1024 * 1024
 GiB = 1024 * MiB
@@ -101,6 +105,7 @@ class S3Driver:
         self.settings = settings
         self._prefix = settings.prefix
         self._client: S3Client | None = None
+        self._fast: FastPath | None = None
         self._stack: contextlib.AsyncExitStack | None = None
         self._lock = anyio.Lock()
         kinds = {ChecksumKind.MD5} if settings.content_md5 else set()
@@ -152,15 +157,43 @@ class S3Driver:
                 stack = contextlib.AsyncExitStack()
                 try:
                     with self._errors():
-                        client = await open_client(self.settings, stack)
+                        client, fast = await open_client(self.settings, stack)
                         if self.settings.create_bucket:
                             await ensure_bucket(client, self.settings)
                 except BaseException:
                     with anyio.CancelScope(shield=True):
                         await stack.aclose()
                     raise
-                self._stack, self._client = stack, client
+                self._stack, self._client, self._fast = stack, client, fast
             return self._client
+
+    async def _send(
+        self,
+        operation: str,
+        params: PutObjectRequestTypeDef | UploadPartRequestTypeDef,
+        data: bytes | bytearray,
+    ) -> Mapping[str, Any]:
+        """PutObject or UploadPart of `data`: on the fast path when there is one, else
+        aiobotocore. Each sending gets a body of its own (aiohttp consumes one)."""
+        client = await self._s3()
+        fast = self._fast
+        if fast is not None:
+            try:
+                params["Body"] = body(data)
+                return await fast.send(operation, params)
+            except WrongRegionError:
+                # The bucket is in another region than the one signed for: botocore
+                # follows S3's redirect, so from now on every request goes through it.
+                logger.warning(
+                    "%s: S3 redirected the request to the bucket's region; the fast path "
+                    "is off for this driver: set the repository's 'region'",
+                    self.describe(""),
+                )
+                self._fast = None
+        params["Body"] = body(data)
+        if operation == "PutObject":
+            return await client.put_object(**cast("PutObjectRequestTypeDef", params))
+        return await client.upload_part(**cast("UploadPartRequestTypeDef", params))
 
     def _write_options(
         self, params: PutObjectRequestTypeDef | CreateMultipartUploadRequestTypeDef
@@ -205,14 +238,13 @@ class S3Driver:
     ) -> ObjectInfo:
         """Store `data` under `key` in one PutObject, with its Content-MD5 and CRC32C."""
         params: PutObjectRequestTypeDef = {
-            "Bucket": self.settings.bucket, "Key": self._prefix + key, "Body": body(data),
+            "Bucket": self.settings.bucket, "Key": self._prefix + key,
             "Metadata": metadata_to_s3(metadata),
         }
         self._write_options(params)
         crc = await self._add_checksums(params, data, checksums)
         with self._errors(key):
-            client = await self._s3()
-            response = await client.put_object(**params)
+            response = await self._send("PutObject", params, data)
         return ObjectInfo(
             key=key, size=len(data), etag=etag_of(response),
             checksums=full_crc32c(response) if crc is not None else {},
@@ -252,12 +284,11 @@ class S3Driver:
         """UploadPart with Content-MD5 and CRC32C; S3 rejects a mismatch (`IntegrityError`)."""
         params: UploadPartRequestTypeDef = {
             "Bucket": self.settings.bucket, "Key": self._prefix + key, "UploadId": upload_id,
-            "PartNumber": number, "Body": body(data),
+            "PartNumber": number,
         }
         crc = await self._add_checksums(params, data, checksums)
         with self._errors(key):
-            client = await self._s3()
-            response = await client.upload_part(**params)
+            response = await self._send("UploadPart", params, data)
         etag = str(response["ETag"]).strip('"')
         found: dict[str, str] = {}
         echoed = response.get("ChecksumCRC32C")
@@ -478,6 +509,7 @@ class S3Driver:
         """Close the client and its connections."""
         async with self._lock:
             stack, self._stack, self._client = self._stack, None, None
+            self._fast = None
             if stack is not None:
                 with anyio.CancelScope(shield=True), self._errors():
                     await stack.aclose()

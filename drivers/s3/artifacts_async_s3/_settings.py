@@ -66,6 +66,7 @@ class S3Settings:
     content_md5: bool = False
     verify_etag: bool = True
     role_arn: str | None = None
+    fast_path: bool = True
     credentials: Credentials = attrs.field(factory=Credentials, repr=False)
 
     @property
@@ -101,6 +102,10 @@ class S3Settings:
         - `verify_etag`: whether S3's ETag may be checked as the MD5 of what was sent
           (default true; always off with `aws:kms`, whose ETags are not MD5 digests).
         - `role_arn`: an IAM role to assume (through STS at `endpoint`, or AWS's STS).
+        - `fast_path`: send PutObject and UploadPart through the driver's own SigV4
+          request path instead of aiobotocore's (default true); the driver falls back to
+          aiobotocore by itself where the fast path cannot do what it would (see the
+          driver's README).
         - `credentials`: a `Credentials` (or its mapping form) with the roles
           `access_key`, `secret_key`, `session_token`; a profile; or the SDK's chain.
 
@@ -157,6 +162,7 @@ class S3Settings:
             content_md5=content_md5,
             verify_etag=read.flag("verify_etag", default=True),
             role_arn=read.string("role_arn"),
+            fast_path=read.flag("fast_path", default=True),
             credentials=_credentials(read),
         )
 

@@ -7,14 +7,12 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-import crc32c
 import pytest
 from artifacts_async_s3 import S3Driver
-from s3_support import ACCESS_KEY, SECRET_KEY
+from s3_support import ACCESS_KEY, SECRET_KEY, checks, exercise
 
 import artifacts_async as aa
 from artifacts_async import Credentials, SecretRef
-from artifacts_async.abc import PartChecksums
 
 pytestmark = pytest.mark.anyio
 
@@ -22,33 +20,12 @@ MiB = 1024 * 1024
 MakeDriver = Callable[..., S3Driver]
 
 
-def _checks(data: bytes) -> PartChecksums:
-    return PartChecksums(
-        md5=hashlib.md5(data).digest(), crc32c=crc32c.crc32c(data).to_bytes(4, "big")
-    )
-
-
-async def _exercise(driver: S3Driver) -> None:
-    """Put, multipart, stat, read, list, delete: every kind of request."""
-    await driver.put("small", b"small", checksums=_checks(b"small"), metadata={"a": "b"})
-    upload_id = await driver.start_upload("large", metadata={})
-    first = b"p" * (5 * MiB)
-    p1 = await driver.upload_part("large", upload_id, 1, first, offset=0, checksums=_checks(first))
-    p2 = await driver.upload_part("large", upload_id, 2, b"q", offset=len(first),
-                                  checksums=_checks(b"q"))
-    await driver.list_parts("large", upload_id)
-    await driver.complete_upload("large", upload_id, [p1, p2])
-    await driver.stat("small")
-    assert b"".join([c async for c in driver.read("small", offset=1)]) == b"mall"
-    assert [i.key async for i in driver.list("")] == ["large", "small"]
-
-
 async def test_sse_and_storage_class_are_sent(
     make_driver: MakeDriver, boto: Any, bucket: str
 ) -> None:
     """Single and multipart objects are stored with the configured SSE and storage class."""
     driver = make_driver(sse="AES256", storage_class="STANDARD_IA")
-    await _exercise(driver)
+    await exercise(driver)
     for key in ("small", "large"):
         head = boto.head_object(Bucket=bucket, Key=key)
         assert head["ServerSideEncryption"] == "AES256"
@@ -60,7 +37,7 @@ async def test_sse_and_storage_class_are_sent(
 async def test_sse_kms(make_driver: MakeDriver, boto: Any, bucket: str) -> None:
     """aws:kms and its key id are sent; ETags (not MD5s under KMS) are not reported."""
     driver = make_driver(sse="aws:kms", sse_kms_key_id="alias/artifacts")
-    info = await driver.put("k", b"data", checksums=_checks(b"data"), metadata={})
+    info = await driver.put("k", b"data", checksums=checks(b"data"), metadata={})
     head = boto.head_object(Bucket=bucket, Key="k")
     assert head["ServerSideEncryption"] == "aws:kms"
     assert head["SSEKMSKeyId"].endswith("alias/artifacts")
@@ -73,7 +50,7 @@ async def test_missing_bucket_is_a_configuration_error(make_driver: MakeDriver) 
     """Requests to a bucket that does not exist raise ConfigurationError naming it."""
     driver = make_driver(bucket="no-such-bucket-here")
     with pytest.raises(aa.ConfigurationError, match="no-such-bucket-here"):
-        await driver.put("k", b"x", checksums=_checks(b"x"), metadata={})
+        await driver.put("k", b"x", checksums=checks(b"x"), metadata={})
     with pytest.raises(aa.ConfigurationError, match="no-such-bucket-here"):
         await driver.start_upload("k", metadata={})
     with pytest.raises(aa.ConfigurationError, match="no-such-bucket-here"):
@@ -83,10 +60,10 @@ async def test_missing_bucket_is_a_configuration_error(make_driver: MakeDriver) 
 async def test_create_bucket(make_driver: MakeDriver, boto: Any, bucket: str) -> None:
     """create_bucket makes a missing bucket on first use and accepts an existing one."""
     driver = make_driver(bucket=f"{bucket}-created", create_bucket=True)
-    await driver.put("k", b"x", checksums=_checks(b"x"), metadata={})
+    await driver.put("k", b"x", checksums=checks(b"x"), metadata={})
     assert boto.head_object(Bucket=f"{bucket}-created", Key="k")["ContentLength"] == 1
     existing = make_driver(create_bucket=True)
-    await existing.put("k", b"y", checksums=_checks(b"y"), metadata={})
+    await existing.put("k", b"y", checksums=checks(b"y"), metadata={})
     assert boto.head_object(Bucket=bucket, Key="k")["ContentLength"] == 1
 
 
@@ -94,7 +71,7 @@ async def test_client_is_created_lazily_and_closed(make_driver: MakeDriver) -> N
     """No client exists before the first request; aclose closes it (and is idempotent)."""
     driver = make_driver()
     assert driver._client is None
-    await driver.put("k", b"x", checksums=_checks(b"x"), metadata={})
+    await driver.put("k", b"x", checksums=checks(b"x"), metadata={})
     assert driver._client is not None
     await driver.aclose()
     assert driver._client is None
@@ -113,7 +90,7 @@ async def test_credentials_never_in_logs_or_errors(
         "secret_key": SecretRef("env", "TEST_S3_SECRET_KEY"),
         "session_token": SecretRef("env", "TEST_S3_SESSION_TOKEN"),
     }))
-    await _exercise(driver)
+    await exercise(driver)
     with pytest.raises(aa.ArtifactNotFoundError) as missing:
         await driver.stat("absent")
     # botocore did log its requests (signed headers included) during all of this.
@@ -142,7 +119,8 @@ async def test_sdk_default_credentials(
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIASDKCHAINKEY00001")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "sdk-chain-secret-value")
     driver = make_driver(credentials=Credentials(use_sdk_default=True))
-    await driver.put("k", b"x", checksums=_checks(b"x"), metadata={})
+    await driver.put("k", b"x", checksums=checks(b"x"), metadata={})  # the fast path
+    await driver.stat("k")  # botocore, which logs its signed headers
     assert "Authorization" in caplog.text
     assert "AKIASDKCHAINKEY00001" not in caplog.text
 
@@ -167,9 +145,12 @@ async def test_role_arn_is_assumed(
     """With role_arn, requests are signed by the role's STS credentials (moto's STS)."""
     caplog.set_level(logging.DEBUG)
     driver = make_driver(role_arn="arn:aws:iam::123456789012:role/artifacts")
-    await driver.put("k", b"x", checksums=_checks(b"x"), metadata={})
+    await driver.put("k", b"x", checksums=checks(b"x"), metadata={})
     assert "AssumeRole" in caplog.text
     client: Any = driver._client
+    # The fast path signs with the client's own (refreshable) credentials object.
+    assert driver._fast is not None
+    assert driver._fast._credentials is client._get_credentials()
     frozen = await client._get_credentials().get_frozen_credentials()
     assert frozen.access_key != ACCESS_KEY
     assert frozen.token
