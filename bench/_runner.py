@@ -109,9 +109,17 @@ class Runner:
             [python or sys.executable, "-m", "bench._child", "-"], input=json.dumps(job),
             capture_output=True, text=True, cwd=ROOT, check=False, timeout=3600,
         )
+        lines = proc.stdout.strip().splitlines()
         if proc.returncode != 0:
-            raise RuntimeError(f"{job['client']} {job['op']} failed:\n{proc.stderr[-3000:]}")
-        result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+            # obstore 0.12's process sometimes aborts (SIGABRT) while exiting, after the
+            # transfer and its result line: the result stands, the exit is reported.
+            if not (proc.returncode < 0 and lines and lines[-1].startswith('{"wall"')):
+                raise RuntimeError(
+                    f"{job['client']} {job['op']} failed (exit {proc.returncode}):\n"
+                    f"{proc.stderr[-3000:]}")
+            print(f"  ({job['client']} exited with signal {-proc.returncode} after its "
+                  "result)", flush=True)
+        result: dict[str, Any] = json.loads(lines[-1])
         result["server_cpu"] = (self.server.cpu_seconds() - server_before
                                 if self.server else None)
         self.versions[job["client"]] = result.pop("versions")
