@@ -309,7 +309,19 @@ def engine(args: argparse.Namespace, work: Path) -> tuple[list[str], Runner]:
     return table(case, extra={"cpu_ms_per_file": "CPU ms per file"}), runner
 
 
+def _cloud(name: str) -> Callable[[argparse.Namespace, Path], tuple[list[str], Runner]]:
+    def suite(args: argparse.Namespace, work: Path) -> tuple[list[str], Runner]:
+        from . import _cloud as cloud  # noqa: PLC0415 - it imports this module
+
+        run: Callable[[argparse.Namespace, Path], tuple[list[str], Runner]] = getattr(
+            cloud, name)
+        return run(args, work)
+
+    suite.__doc__ = f"The `{name}` suite of `bench/_cloud.py`."
+    return suite
+
+
 SUITES: dict[str, Callable[[argparse.Namespace, Path], tuple[list[str], Runner]]] = {
     "large": large, "small": small, "local": local, "report": report, "scale": scale,
-    "engine": engine,
+    "engine": engine, "gcs": _cloud("gcs"), "azure": _cloud("azure"),
 }

@@ -131,14 +131,14 @@ async def main(args: argparse.Namespace) -> None:
         print("s3 driver not installed: skipping the S3 rows", file=sys.stderr)
     if "gcs" in aa.available_drivers():
         sys.path.insert(0, str(Path(__file__).parent.parent))
-        from bench.gcs_peers import BUCKET as GCS_BUCKET  # noqa: PLC0415
-        from bench.gcs_peers import FakeGCS  # noqa: PLC0415
+        from bench._servers import BUCKET as GCS_BUCKET  # noqa: PLC0415
+        from bench._servers import FakeGCS  # noqa: PLC0415
 
         with tempfile.TemporaryDirectory(prefix="aa-gc-gcs-") as tmp:
-            fake = FakeGCS(Path(tmp) / "server.log")
+            fake = FakeGCS(Path(tmp))
             try:
                 rows += await measure("gcs (fake-gcs-server)", {
-                    "driver": "gcs", "bucket": GCS_BUCKET, "endpoint": fake.endpoint,
+                    "driver": "gcs", "bucket": GCS_BUCKET, "endpoint": fake.server.endpoint,
                     "anonymous": True}, args.count)
             finally:
                 fake.close()

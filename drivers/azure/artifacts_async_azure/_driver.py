@@ -47,7 +47,7 @@ from artifacts_async.abc import (
 )
 
 from ._body import body
-from ._client import ensure_container, open_container
+from ._client import RANGE_GET, Containers, ensure_container, open_container
 from ._errors import error_code, map_errors
 from ._outcomes import delete_outcome
 from ._settings import AzureSettings
@@ -102,7 +102,7 @@ class AzureDriver:
     def __init__(self, settings: AzureSettings) -> None:
         self.settings = settings
         self._prefix = settings.prefix
-        self._container: ContainerClient | None = None
+        self._containers: Containers | None = None
         self._stack: contextlib.AsyncExitStack | None = None
         self._lock = anyio.Lock()
         self._tier = StandardBlobTier(settings.access_tier) if settings.access_tier else None
@@ -131,24 +131,28 @@ class AzureDriver:
         what = self.describe(key) if key is not None else f"azure://{self.settings.container}"
         return map_errors(what, container=self.settings.container)
 
-    async def _client(self) -> ContainerClient:
-        """The container client, created on first use in the running loop."""
-        if self._container is not None:
-            return self._container
+    async def _clients(self) -> Containers:
+        """The container clients, created on first use in the running loop."""
+        if self._containers is not None:
+            return self._containers
         async with self._lock:
-            if self._container is None:
+            if self._containers is None:
                 stack = contextlib.AsyncExitStack()
                 try:
                     with self._errors():
-                        container = await open_container(self.settings, stack)
+                        containers = await open_container(self.settings, stack)
                         if self.settings.create_container:
-                            await ensure_container(container)
+                            await ensure_container(containers.streamed)
                 except BaseException:
                     with anyio.CancelScope(shield=True):
                         await stack.aclose()
                     raise
-                self._stack, self._container = stack, container
-            return self._container
+                self._stack, self._containers = stack, containers
+            return self._containers
+
+    async def _client(self) -> ContainerClient:
+        """The container client (reads in GETs of 4 MiB)."""
+        return (await self._clients()).streamed
 
     async def _blob(self, key: str) -> BlobClient:
         return (await self._client()).get_blob_client(self._prefix + key)
@@ -406,7 +410,8 @@ class AzureDriver:
     async def read(
         self, key: str, *, offset: int = 0, length: int | None = None
     ) -> AsyncGenerator[bytes, None]:
-        """Ranged GETs of 4 MiB, yielded as they arrive; an offset at or past the end
+        """Ranged GETs of 4 MiB, yielded as they arrive; a read of a known length up to
+        16 MiB (a range of a parallel download) is one GET. An offset at or past the end
         yields nothing. The SDK pins every range to the first one's ETag, so a blob
         replaced during the read fails the read instead of mixing versions.
         """
@@ -414,7 +419,12 @@ class AzureDriver:
         if count == 0:
             return
         with self._errors(key):
-            blob = await self._blob(key)
+            clients = await self._clients()
+            # The caller of a bounded read holds its bytes anyway; an open-ended
+            # (streamed) read keeps to 4 MiB at a time.
+            one_get = count is not None and count <= RANGE_GET
+            container = clients.ranged if one_get else clients.streamed
+            blob = container.get_blob_client(self._prefix + key)
             try:
                 if start == 0 and count is None:
                     downloader = await blob.download_blob(max_concurrency=1)
@@ -472,7 +482,7 @@ class AzureDriver:
     async def aclose(self) -> None:
         """Close the client, its HTTP session and the aio credential."""
         async with self._lock:
-            stack, self._stack, self._container = self._stack, None, None
+            stack, self._stack, self._containers = self._stack, None, None
             if stack is not None:
                 with anyio.CancelScope(shield=True), self._errors():
                     await stack.aclose()

@@ -8,14 +8,16 @@ buffer in 1 MiB memoryview slices (yielding to the event loop between them), the
 closing boundary: no copy.
 
 Invariant: the body is fully written before the request returns (GCS answers only after
-the whole body), so the engine may reuse the buffer afterwards.
+the whole body), so the engine may reuse the buffer afterwards. `on_sent` is called once
+the last byte is handed to the connection: from then on GCS stores the object whatever
+the client does, so the driver waits for the answer (see `GCSDriver._insert`).
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from aiohttp.abc import AbstractStreamWriter
@@ -29,7 +31,14 @@ _SLICE = 1024 * 1024
 class RelatedBody(Payload):
     """`multipart/related` body: the object resource as JSON, then the object's bytes."""
 
-    def __init__(self, resource: Mapping[str, Any], data: bytes | bytearray) -> None:
+    def __init__(
+        self,
+        resource: Mapping[str, Any],
+        data: bytes | bytearray,
+        *,
+        on_sent: Callable[[], None] | None = None,
+    ) -> None:
+        self._on_sent = on_sent
         boundary = os.urandom(16).hex()
         self._head = (
             f"--{boundary}\r\nContent-Type: application/json; charset=UTF-8\r\n\r\n"
@@ -52,6 +61,8 @@ class RelatedBody(Payload):
         for start in range(0, len(self._view), _SLICE):
             await writer.write(self._view[start : start + _SLICE])
         await writer.write(self._tail)
+        if self._on_sent is not None:
+            self._on_sent()
 
     async def write_with_length(
         self, writer: AbstractStreamWriter, content_length: int | None

@@ -30,6 +30,7 @@ from artifacts_async import (
     ArtifactNotFoundError,
     BackendError,
     IntegrityError,
+    TransientBackendError,
 )
 from artifacts_async.abc import (
     ChecksumKind,
@@ -48,6 +49,7 @@ from ._body import RelatedBody
 from ._client import Client, ensure_bucket, open_client
 from ._errors import from_status, map_errors
 from ._layout import Layout, compose_plan
+from ._pieces import coalesced
 from ._resources import b64, crc_hex, object_info, timestamp
 from ._settings import GCSSettings
 
@@ -64,6 +66,8 @@ _CHUNK = MiB
 _PAGE_SIZE = 1000
 # The longest a shielded cleanup (deleting a damaged object) may take.
 _CLEANUP_SECONDS = 30.0
+# The longest an upload whose body was sent may wait for GCS's answer once cancelled.
+_SETTLE_SECONDS = 30.0
 # Compose requests of one level in flight at once.
 _COMPOSE_CONCURRENCY = 8
 
@@ -161,9 +165,23 @@ class GCSDriver:
         if settings.kms_key_name is not None:
             params["kmsKeyName"] = settings.kms_key_name
         client = await self._gcs()
-        return await client.call_json(
-            "POST", f"/upload/storage/v1/b/{quote(settings.bucket, safe='')}/o",
-            params=params, data=RelatedBody(resource, data),
+        with anyio.CancelScope() as settling:
+
+            def sent() -> None:
+                # Invariant: an upload whose body was sent is answered before this returns,
+                # even under cancellation (bounded): GCS stores it whatever the client
+                # does, so an abort that follows the cancellation must see it, not have
+                # it land after its listing.
+                settling.shield = True
+                settling.deadline = min(settling.deadline,
+                                        anyio.current_time() + _SETTLE_SECONDS)
+
+            return await client.call_json(
+                "POST", f"/upload/storage/v1/b/{quote(settings.bucket, safe='')}/o",
+                params=params, data=RelatedBody(resource, data, on_sent=sent),
+            )
+        raise TransientBackendError(
+            f"gs://{settings.bucket}/{name}: no answer {_SETTLE_SECONDS:.0f} s after the upload"
         )
 
     def _mismatch(self, answer: Mapping[str, Any], size: int, crc: bytes) -> str | None:
@@ -393,7 +411,9 @@ class GCSDriver:
     async def read(
         self, key: str, *, offset: int = 0, length: int | None = None
     ) -> AsyncGenerator[bytes, None]:
-        """Stream the object (`alt=media`), ranged when asked, in chunks of about 1 MiB.
+        """Stream the object (`alt=media`), ranged when asked, in the pieces aiohttp
+        received (small ones joined up to 256 KiB; see `_pieces.py`): no copy of the
+        bytes on the event loop when the pieces are large, as they usually are.
 
         An offset at or past the end yields nothing (GCS answers 416).
         """
@@ -413,19 +433,8 @@ class GCSDriver:
                     return
                 raise
             async with stream as response:
-                pending: list[bytes] = []
-                held = 0
-                while True:
-                    piece = await response.content.read(_CHUNK)
-                    if not piece:
-                        break
-                    pending.append(piece)
-                    held += len(piece)
-                    if held >= _CHUNK:
-                        yield pending[0] if len(pending) == 1 else b"".join(pending)
-                        pending, held = [], 0
-                if pending:
-                    yield b"".join(pending)
+                async for chunk in coalesced(response.content.read, most=_CHUNK):
+                    yield chunk
 
     # -- deletes and listings ------------------------------------------------------------
 

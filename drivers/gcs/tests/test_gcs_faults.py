@@ -8,10 +8,15 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 import pytest
+from aiohttp.abc import AbstractStreamWriter
+from artifacts_async_gcs import GCSDriver
+from artifacts_async_gcs._body import RelatedBody
 from gcs_support import Server
 
 import artifacts_async as aa
+from artifacts_async.abc import PartChecksums
 from artifacts_async.testing import FaultProxy, Faults
 
 pytestmark = pytest.mark.anyio
@@ -99,3 +104,28 @@ async def test_saves_and_loads_through_faults(
             assert target.read_bytes() == content
     assert fired >= 3  # the faults did happen
     assert "ok" in outcomes
+
+
+async def test_part_cancelled_after_it_was_sent_is_answered_before_the_abort(
+    driver: GCSDriver, server: Server, bucket: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A part upload cancelled once its body was sent (the engine cancelling the other
+    parts after one failed) returns only after GCS answered: the part is stored by then,
+    so the abort that follows deletes it instead of it landing after the abort's listing."""
+    upload_id = await driver.start_upload("c/model.bin", metadata={})
+    sending = RelatedBody.write
+
+    async def write_then_cancel(body: RelatedBody, writer: AbstractStreamWriter) -> None:
+        await sending(body, writer)
+        scope.cancel()
+
+    monkeypatch.setattr(RelatedBody, "write", write_then_cancel)
+    with anyio.CancelScope() as scope:
+        await driver.upload_part("c/model.bin", upload_id, 1, os.urandom(8 * MiB), offset=0,
+                                 checksums=PartChecksums())
+        await anyio.lowlevel.checkpoint()  # the cancellation is delivered here at the latest
+    monkeypatch.undo()
+    assert scope.cancelled_caught
+    assert [p.number for p in await driver.list_parts("c/model.bin", upload_id)] == [1]
+    await driver.abort_upload("c/model.bin", upload_id)
+    assert server.names(bucket) == []
