@@ -10,6 +10,11 @@ What S3 verifies and reports:
 - S3's ETag is the MD5 of a single-request object, and the MD5 of the parts' MD5s plus
   `-<parts>` for a multipart one (`limits.s3_multipart_etag`). With SSE-KMS it is
   neither: the driver then reports no ETag, so nothing compares it.
+
+This module is the driver protocol and the error boundary: each method sends its
+requests inside `_errors` (SDK errors become the core's). Building requests and reading
+answers is done by concern: `_writes` (write options, body checksums), `_uploads`
+(multipart), `_objects` (reads, listings, deletes).
 """
 
 from __future__ import annotations
@@ -20,14 +25,9 @@ from collections.abc import AsyncGenerator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Self, cast, final
 
 import anyio
-import anyio.to_thread
 from botocore.exceptions import ClientError
 
-from artifacts_async import (
-    ArtifactNotFoundError,
-    BackendError,
-    IntegrityError,
-)
+from artifacts_async import ArtifactNotFoundError, BackendError
 from artifacts_async.abc import (
     ChecksumKind,
     DeleteOutcome,
@@ -36,29 +36,22 @@ from artifacts_async.abc import (
     PartChecksums,
     PendingUpload,
     UploadedPart,
-    crc32c,
     http_range,
 )
 
 from ._body import body
 from ._client import ensure_bucket, open_client
-from ._errors import error_code, from_code, map_errors
+from ._errors import error_code, map_errors
 from ._fastpath import FastPath, WrongRegionError
-from ._responses import (
-    MD5_HEX,
-    b64,
-    etag_of,
-    full_crc32c,
-    hex_of,
-    metadata_from_s3,
-    metadata_to_s3,
-)
+from ._objects import chunks, delete_error, delete_outcomes, list_objects
+from ._responses import etag_of, full_crc32c, metadata_from_s3, metadata_to_s3
 from ._settings import ChecksumMode, S3Settings
+from ._uploads import completed_parts, completion_info, list_parts, list_uploads, uploaded_part
+from ._writes import add_checksums, write_options
 
 if TYPE_CHECKING:
     from types_aiobotocore_s3 import S3Client
     from types_aiobotocore_s3.type_defs import (
-        CompletedPartTypeDef,
         CreateMultipartUploadRequestTypeDef,
         GetObjectRequestTypeDef,
         PutObjectRequestTypeDef,
@@ -74,22 +67,6 @@ GiB = 1024 * MiB
 _CHUNK = MiB
 # Items per page of S3's listings (their maximum); tests lower it to exercise paging.
 _PAGE_SIZE = 1000
-
-
-def completion_info(
-    key: str, response: Mapping[str, Any], parts: Sequence[UploadedPart]
-) -> ObjectInfo | None:
-    """What a CompleteMultipartUpload answer tells of the object, if that is enough.
-
-    When it carries S3's full-object CRC32C of the assembled object (which the engine
-    compares with its own), no HeadObject round trip is needed (some S3-compatible
-    servers hash the whole object to answer one); the size is that of the parts listed.
-    """
-    reported = full_crc32c(response)
-    if not reported:
-        return None
-    return ObjectInfo(key=key, size=sum(p.size for p in parts), etag=etag_of(response),
-                      checksums=reported)
 
 
 @final
@@ -144,6 +121,10 @@ class S3Driver:
     def describe(self, key: str) -> str:
         return f"s3://{self.settings.bucket}/{self._prefix}{key}"
 
+    def _key_of(self, s3_key: str) -> str:
+        """The driver's key of an S3 key under the prefix."""
+        return s3_key.removeprefix(self._prefix)
+
     def _errors(self, key: str | None = None) -> contextlib.AbstractContextManager[None]:
         what = self.describe(key) if key is not None else f"s3://{self.settings.bucket}"
         return map_errors(what, bucket=self.settings.bucket)
@@ -195,39 +176,6 @@ class S3Driver:
             return await client.put_object(**cast("PutObjectRequestTypeDef", params))
         return await client.upload_part(**cast("UploadPartRequestTypeDef", params))
 
-    def _write_options(
-        self, params: PutObjectRequestTypeDef | CreateMultipartUploadRequestTypeDef
-    ) -> None:
-        settings = self.settings
-        if settings.sse is not None:
-            params["ServerSideEncryption"] = settings.sse
-        if settings.sse_kms_key_id is not None:
-            params["SSEKMSKeyId"] = settings.sse_kms_key_id
-        if settings.storage_class is not None:
-            params["StorageClass"] = settings.storage_class  # type: ignore[arg-type]  # stores have their own classes
-
-    async def _add_checksums(
-        self,
-        params: PutObjectRequestTypeDef | UploadPartRequestTypeDef,
-        data: bytes | bytearray,
-        checksums: PartChecksums,
-    ) -> bytes | None:
-        """Add the Content-MD5 and CRC32C headers of a request's body; return the CRC32C.
-
-        The CRC32C is the caller's, or computed here (in a thread) if the caller sent
-        none; none at all in `md5` checksum mode.
-        """
-        if checksums.md5 is not None:
-            params["ContentMD5"] = b64(checksums.md5)
-        if self.settings.checksum is ChecksumMode.MD5:
-            return None
-        crc = checksums.crc32c
-        if crc is None:
-            crc = (await anyio.to_thread.run_sync(crc32c, data)).to_bytes(4, "big")
-        params["ChecksumAlgorithm"] = "CRC32C"
-        params["ChecksumCRC32C"] = b64(crc)
-        return crc
-
     async def put(
         self,
         key: str,
@@ -241,8 +189,8 @@ class S3Driver:
             "Bucket": self.settings.bucket, "Key": self._prefix + key,
             "Metadata": metadata_to_s3(metadata),
         }
-        self._write_options(params)
-        crc = await self._add_checksums(params, data, checksums)
+        write_options(self.settings, params)
+        crc = await add_checksums(self.settings, params, data, checksums)
         with self._errors(key):
             response = await self._send("PutObject", params, data)
         return ObjectInfo(
@@ -261,7 +209,7 @@ class S3Driver:
             "Bucket": self.settings.bucket, "Key": self._prefix + key,
             "Metadata": metadata_to_s3(metadata),
         }
-        self._write_options(params)
+        write_options(self.settings, params)
         if self.settings.checksum is not ChecksumMode.MD5:
             params["ChecksumAlgorithm"] = "CRC32C"
             if self.settings.checksum is ChecksumMode.CRC32C:
@@ -286,45 +234,17 @@ class S3Driver:
             "Bucket": self.settings.bucket, "Key": self._prefix + key, "UploadId": upload_id,
             "PartNumber": number,
         }
-        crc = await self._add_checksums(params, data, checksums)
+        crc = await add_checksums(self.settings, params, data, checksums)
         with self._errors(key):
             response = await self._send("UploadPart", params, data)
-        etag = str(response["ETag"]).strip('"')
-        found: dict[str, str] = {}
-        echoed = response.get("ChecksumCRC32C")
-        if echoed:
-            found["crc32c"] = hex_of(echoed)
-        elif crc is not None:
-            found["crc32c"] = crc.hex()
-        if etag_of(response) is not None and MD5_HEX.fullmatch(etag):
-            found["md5"] = etag
-        return UploadedPart(number=number, size=len(data), etag=etag, checksums=found)
+        return uploaded_part(number, len(data), response, crc)
 
     async def list_parts(self, key: str, upload_id: str) -> Sequence[UploadedPart]:
         """Every part S3 holds for the upload (ListParts, all pages), sorted by number."""
-        parts: list[UploadedPart] = []
-        marker = 0
         with self._errors(key):
             client = await self._s3()
-            while True:
-                page = await client.list_parts(
-                    Bucket=self.settings.bucket, Key=self._prefix + key, UploadId=upload_id,
-                    PartNumberMarker=marker, MaxParts=_PAGE_SIZE,
-                )
-                for part in page.get("Parts", []):
-                    etag = str(part.get("ETag", "")).strip('"')
-                    found: dict[str, str] = {}
-                    if crc := part.get("ChecksumCRC32C"):
-                        found["crc32c"] = hex_of(crc)
-                    parts.append(UploadedPart(
-                        number=part["PartNumber"], size=part["Size"], etag=etag or None,
-                        checksums=found,
-                    ))
-                next_marker = int(page.get("NextPartNumberMarker") or 0)
-                if not page.get("IsTruncated") or next_marker <= marker:
-                    break
-                marker = next_marker
-        return sorted(parts, key=lambda p: p.number)
+            return await list_parts(client, bucket=self.settings.bucket, key=self._prefix + key,
+                                    upload_id=upload_id, page_size=_PAGE_SIZE)
 
     async def complete_upload(
         self, key: str, upload_id: str, parts: Sequence[UploadedPart]
@@ -336,15 +256,8 @@ class S3Driver:
         An upload that is gone raises `ArtifactNotFoundError` (the engine then checks
         whether an earlier attempt completed it).
         """
-        completed: list[CompletedPartTypeDef] = []
-        for part in parts:
-            if not part.etag:
-                raise IntegrityError(f"{self.describe(key)}: part {part.number} has no ETag")
-            entry: CompletedPartTypeDef = {"PartNumber": part.number, "ETag": part.etag}
-            crc = part.checksums.get("crc32c")
-            if crc is not None and self.settings.checksum is not ChecksumMode.MD5:
-                entry["ChecksumCRC32C"] = b64(bytes.fromhex(crc))
-            completed.append(entry)
+        completed = completed_parts(parts, where=self.describe(key),
+                                    with_crc32c=self.settings.checksum is not ChecksumMode.MD5)
         with self._errors(key):
             client = await self._s3()
             response = await client.complete_multipart_upload(
@@ -371,21 +284,11 @@ class S3Driver:
 
     async def list_uploads(self, prefix: str) -> Sequence[PendingUpload]:
         """Incomplete multipart uploads under `prefix` (ListMultipartUploads, all pages)."""
-        found: list[PendingUpload] = []
         with self._errors(prefix):
             client = await self._s3()
-            paginator = client.get_paginator("list_multipart_uploads")
-            async for page in paginator.paginate(
-                Bucket=self.settings.bucket, Prefix=self._prefix + prefix,
-                PaginationConfig={"PageSize": _PAGE_SIZE},
-            ):
-                for upload in page.get("Uploads", []):
-                    found.append(PendingUpload(
-                        key=upload["Key"].removeprefix(self._prefix),
-                        upload_id=upload["UploadId"],
-                        started=upload.get("Initiated"),
-                    ))
-        return found
+            return await list_uploads(client, bucket=self.settings.bucket,
+                                      prefix=self._prefix + prefix, key_of=self._key_of,
+                                      page_size=_PAGE_SIZE)
 
     async def stat(self, key: str) -> ObjectInfo:
         """HeadObject: size, ETag, full-object CRC32C (if S3 keeps one), metadata."""
@@ -436,23 +339,9 @@ class S3Driver:
                 if error_code(exc) == "InvalidRange":
                     return
                 raise
-            body = response["Body"]
-            try:
-                pending: list[bytes] = []
-                held = 0
-                while True:
-                    piece = await body.read(_CHUNK)
-                    if not piece:
-                        break
-                    pending.append(piece)
-                    held += len(piece)
-                    if held >= _CHUNK:
-                        yield pending[0] if len(pending) == 1 else b"".join(pending)
-                        pending, held = [], 0
-                if pending:
-                    yield b"".join(pending)
-            finally:
-                body.close()
+            async with contextlib.aclosing(chunks(response["Body"], _CHUNK)) as pieces:
+                async for piece in pieces:
+                    yield piece
 
     async def delete(self, keys: Sequence[str]) -> Sequence[DeleteOutcome]:
         """DeleteObjects of the keys (the core sends at most 1000), one outcome per key.
@@ -468,42 +357,21 @@ class S3Driver:
                 Bucket=self.settings.bucket,
                 Delete={"Objects": [{"Key": self._prefix + k} for k in keys], "Quiet": False},
             )
-        outcomes: dict[str, DeleteOutcome] = {}
-        for deleted in response.get("Deleted", []):
-            key = deleted.get("Key", "").removeprefix(self._prefix)
-            outcomes[key] = DeleteOutcome(key=key, existed=None)
-        for error in response.get("Errors", []):
-            key = error.get("Key", "").removeprefix(self._prefix)
-            outcomes[key] = DeleteOutcome(key=key, error=self._delete_error(
-                key, error.get("Code", "Unknown"), error.get("Message", "")
-            ))
-        return [
-            outcomes.get(k)
-            or DeleteOutcome(key=k, error=self._delete_error(k, "Unknown", "not in S3's answer"))
-            for k in keys
-        ]
+        return delete_outcomes(response, keys, key_of=self._key_of, error=self._delete_error)
 
     def _delete_error(self, key: str, code: str, message: str) -> BackendError:
-        mapped = from_code(code, message, self.describe(key), bucket=self.settings.bucket)
-        if isinstance(mapped, BackendError):
-            return mapped
-        return BackendError(str(mapped), backend_error=f"{code}: {message}")
+        return delete_error(code, message, self.describe(key), bucket=self.settings.bucket)
 
     async def list(self, prefix: str) -> AsyncGenerator[ObjectInfo, None]:
         """ListObjectsV2 under `prefix`, every page, in key order."""
         with self._errors(prefix):
             client = await self._s3()
-            paginator = client.get_paginator("list_objects_v2")
-            async for page in paginator.paginate(
-                Bucket=self.settings.bucket, Prefix=self._prefix + prefix,
-                PaginationConfig={"PageSize": _PAGE_SIZE},
-            ):
-                for item in page.get("Contents", []):
-                    yield ObjectInfo(
-                        key=item["Key"].removeprefix(self._prefix), size=item["Size"],
-                        etag=str(item.get("ETag", "")).strip('"') or None,
-                        modified=item.get("LastModified"),
-                    )
+            listed = list_objects(client, bucket=self.settings.bucket,
+                                  prefix=self._prefix + prefix, key_of=self._key_of,
+                                  page_size=_PAGE_SIZE)
+            async with contextlib.aclosing(listed) as infos:
+                async for info in infos:
+                    yield info
 
     async def aclose(self) -> None:
         """Close the client and its connections."""

@@ -15,7 +15,7 @@ from typing import Any, Self
 import anyio
 import pytest
 from artifacts_async_s3 import S3Driver
-from artifacts_async_s3._driver import completion_info
+from artifacts_async_s3._uploads import completion_info
 
 import artifacts_async as aa
 from artifacts_async.abc import (
