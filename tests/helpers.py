@@ -1,7 +1,9 @@
-"""Test helpers: a delegating driver wrapper to inject faults and observe calls."""
+"""Test helpers: a delegating driver wrapper to inject faults and observe calls, and the
+script of a save that SIGKILLs itself."""
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import Any, Self
 
@@ -107,3 +109,40 @@ def hide_driver(monkeypatch: Any, name: str) -> None:
     installed = {n: ep for n, ep in _registry._entry_points().items() if n != name}
     monkeypatch.setattr(_registry, "_entry_points", functools.cache(lambda: installed))
     _registry.load_driver.cache_clear()
+
+
+def killable_save_script(*, event: str, line: str, options: str, name: str) -> str:
+    """A script saving one output `name` to the local driver, that SIGKILLs itself after
+    a given number of `event` progress events, printing `line` (an f-string body over
+    `event`) for each. Its arguments: store root, state dir, source, events before the kill
+    (0: never). `options`: the TransferOptions arguments (`state` is the state dir)."""
+    return textwrap.dedent("""
+        import os, signal, sys
+        import anyio
+        import artifacts_async as aa
+
+        root, state, source, kill_after = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+        done = 0
+
+        def progress(event):
+            global done
+            if event.name == EVENT:
+                done += 1
+                print(f"LINE", flush=True)
+                if kill_after and done >= kill_after:
+                    os.kill(os.getpid(), signal.SIGKILL)
+
+        async def main():
+            config = aa.RepositoryConfig.from_dict(
+                {"repositories": {"local": {"driver": "local", "root": root}}})
+            options = aa.TransferOptions(OPTIONS)
+            async with aa.Artifacts(config, options=options) as arts:
+                result = await arts.save_outputs(
+                    [aa.OutputArtifact(name=NAME, path=source, archive=aa.Archive.none())],
+                    context=aa.Context(workflow_name="wf", pod_name="p"), on_progress=progress)
+            result.raise_for_errors()
+            print("stored", result.records[0].checksum, flush=True)
+
+        anyio.run(main)
+    """).replace("EVENT", repr(event)).replace("LINE", line).replace(
+        "OPTIONS", options).replace("NAME", repr(name))

@@ -8,11 +8,11 @@ import os
 import signal
 import subprocess
 import sys
-import textwrap
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from helpers import killable_save_script
 
 import artifacts_async as aa
 from artifacts_async._dirsave import directory_outputs
@@ -161,35 +161,9 @@ async def test_modes_come_back_and_streaming_is_refused(config: aa.RepositoryCon
     assert (tmp_path / "out" / "ro.txt").stat().st_mode & 0o7777 == 0o600
 
 
-CHILD = textwrap.dedent("""
-    import os, signal, sys
-    import anyio
-    import artifacts_async as aa
-
-    root, state, source, kill_after = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
-    done = 0
-
-    def progress(event):
-        global done
-        if event.name == "upload.complete":
-            done += 1
-            print(f"file {event.key}", flush=True)
-            if kill_after and done >= kill_after:
-                os.kill(os.getpid(), signal.SIGKILL)
-
-    async def main():
-        config = aa.RepositoryConfig.from_dict(
-            {"repositories": {"local": {"driver": "local", "root": root}}})
-        options = aa.TransferOptions(state_dir=state, max_artifacts_in_flight=4)
-        async with aa.Artifacts(config, options=options) as arts:
-            result = await arts.save_outputs(
-                [aa.OutputArtifact(name="tree", path=source, archive=aa.Archive.none())],
-                context=aa.Context(workflow_name="wf", pod_name="p"), on_progress=progress)
-        result.raise_for_errors()
-        print("stored", result.records[0].checksum, flush=True)
-
-    anyio.run(main)
-""")
+CHILD = killable_save_script(
+    event="upload.complete", line="file {event.key}", name="tree",
+    options="state_dir=state, max_artifacts_in_flight=4")
 
 
 def test_sigkill_mid_directory_save_then_resume(tmp_path: Path) -> None:

@@ -77,21 +77,32 @@ def test_control_characters_are_refused_in_keys() -> None:
     assert validate_key("a\xa0b/\xe9/\u2028") == "a\xa0b/\xe9/\u2028"
 
 
+def _tasks_at(method: str, store: str, tasks: list[int]) -> WrappedDriver:
+    """A memory driver noting how many tasks exist at each call of `method`."""
+
+    async def hook(name: str, kwargs: dict[str, Any]) -> None:
+        if name == method:
+            tasks.append(len(asyncio.all_tasks()))
+
+    return WrappedDriver(MemoryDriver(name=store), hook)
+
+
+def _outputs(tmp_path: Path, count: int) -> list[aa.OutputArtifact]:
+    """`count` files of 0, 1, 2, ... bytes, one output each."""
+    outputs = []
+    for i in range(count):
+        path = tmp_path / f"f{i}"
+        path.write_bytes(b"x" * i)
+        outputs.append(aa.OutputArtifact(name=f"a{i}", path=path, archive=aa.Archive.none()))
+    return outputs
+
+
 async def test_a_save_keeps_only_the_artifacts_in_flight_as_tasks(
         tmp_path: Path, memory_store_name: str) -> None:
     """300 artifacts, 4 in flight: a few tasks exist at a time, not one per artifact."""
     tasks: list[int] = []
-
-    async def hook(method: str, kwargs: dict[str, Any]) -> None:
-        if method == "put":
-            tasks.append(len(asyncio.all_tasks()))
-
-    driver = WrappedDriver(MemoryDriver(name=memory_store_name), hook)
-    outputs = []
-    for i in range(300):
-        path = tmp_path / f"f{i}"
-        path.write_bytes(b"x" * i)
-        outputs.append(aa.OutputArtifact(name=f"a{i}", path=path, archive=aa.Archive.none()))
+    driver = _tasks_at("put", memory_store_name, tasks)
+    outputs = _outputs(tmp_path, 300)
     reported: list[aa.ReportDetails] = []
     async with aa.Artifacts(config(memory_store_name),
                             options=aa.TransferOptions(max_artifacts_in_flight=4),
@@ -128,17 +139,8 @@ async def test_a_load_keeps_only_the_inputs_in_flight_as_tasks(
         tmp_path: Path, memory_store_name: str) -> None:
     """300 inputs, 4 in flight: a few tasks exist at a time, not one per input."""
     tasks: list[int] = []
-
-    async def hook(method: str, kwargs: dict[str, Any]) -> None:
-        if method == "read":
-            tasks.append(len(asyncio.all_tasks()))
-
-    driver = WrappedDriver(MemoryDriver(name=memory_store_name), hook)
-    outputs = []
-    for i in range(300):
-        path = tmp_path / f"f{i}"
-        path.write_bytes(b"x" * i)
-        outputs.append(aa.OutputArtifact(name=f"a{i}", path=path, archive=aa.Archive.none()))
+    driver = _tasks_at("read", memory_store_name, tasks)
+    outputs = _outputs(tmp_path, 300)
     async with aa.Artifacts(config(memory_store_name),
                             options=aa.TransferOptions(max_artifacts_in_flight=4),
                             drivers={"m": driver}) as arts:

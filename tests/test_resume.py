@@ -8,12 +8,11 @@ import os
 import signal
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import WrappedDriver
+from helpers import WrappedDriver, killable_save_script
 
 import artifacts_async as aa
 from artifacts_async._drivers._local import LocalDriver
@@ -115,36 +114,10 @@ async def test_changed_source_starts_fresh(tmp_path: Path, memory_store_name: st
     assert store.objects["wf/p/f"][0] == new_data
 
 
-CHILD = textwrap.dedent("""
-    import os, signal, sys
-    import anyio
-    import artifacts_async as aa
-
-    root, state, source, kill_after = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
-    done = 0
-
-    def progress(event):
-        global done
-        if event.name == "upload.part.complete":
-            done += 1
-            print(f"part {event.part}", flush=True)
-            if kill_after and done >= kill_after:
-                os.kill(os.getpid(), signal.SIGKILL)
-
-    async def main():
-        config = aa.RepositoryConfig.from_dict(
-            {"repositories": {"local": {"driver": "local", "root": root}}})
-        options = aa.TransferOptions(part_size=8 * 1024 * 1024, max_parts_in_flight=4,
-                                     max_buffer_bytes=64 * 1024 * 1024, state_dir=state)
-        async with aa.Artifacts(config, options=options) as arts:
-            result = await arts.save_outputs(
-                [aa.OutputArtifact(name="big", path=source, archive=aa.Archive.none())],
-                context=aa.Context(workflow_name="wf", pod_name="p"), on_progress=progress)
-        result.raise_for_errors()
-        print("stored", result.records[0].checksum, flush=True)
-
-    anyio.run(main)
-""")
+CHILD = killable_save_script(
+    event="upload.part.complete", line="part {event.part}", name="big",
+    options="part_size=8 * 1024 * 1024, max_parts_in_flight=4, "
+            "max_buffer_bytes=64 * 1024 * 1024, state_dir=state")
 
 
 def test_sigkill_mid_upload_then_resume(tmp_path: Path) -> None:
