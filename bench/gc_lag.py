@@ -1,15 +1,19 @@
-"""The event loop's worst lag against Python's garbage-collector pauses, in a save of the
-`small` suite's files to rclone: `python -m bench.gc_lag [--freeze] [--rounds N]`.
+"""The event loop's worst lag and the early report's delay against Python's
+garbage-collector pauses, in a save to rclone:
+`python -m bench.gc_lag [--freeze] [--rounds N] [--scale COUNT]`.
 
-Each round is a fresh process running the `small` suite's job for this library, with the
-collections timed through `gc.callbacks`; `--freeze` calls `gc.freeze()` when the clock
-starts (after the SDK client exists). Prints one JSON line per round.
+Each round is a fresh process running, for this library, the `small` suite's job (or,
+with `--scale`, the `scale` suite's save of COUNT artifacts), with the collections timed
+through `gc.callbacks`; `--freeze` calls `gc.freeze()` when the clock starts (after the
+SDK client exists). Prints one JSON line per round; `before_report_ms` sums the
+collections that ran between the start and `on_report`.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -22,26 +26,31 @@ from ._suites import _small_tree
 _CHILD = r"""
 import gc, json, sys, time
 from bench._child import Meter, run
-pauses, started = [], [0.0]
+pauses, started, clock = [], [0.0], [0.0]
 
 def timed(phase, info):
     if phase == "start":
         started[0] = time.perf_counter()
     else:
-        pauses.append((info["generation"], (time.perf_counter() - started[0]) * 1000))
+        pauses.append((info["generation"], started[0], (time.perf_counter() - started[0]) * 1000))
 
 gc.callbacks.append(timed)
-if sys.argv[2] == "freeze":
-    start = Meter.start
-    def frozen(self):
+start = Meter.start
+def started_clock(self):
+    if sys.argv[1] == "freeze":
         gc.freeze()
-        start(self)
-    Meter.start = frozen
-result = run(json.loads(sys.argv[1]))
-full = [ms for generation, ms in pauses if generation == 2]
+    clock[0] = time.perf_counter()
+    start(self)
+Meter.start = started_clock
+result = run(json.loads(sys.stdin.read()))
+full = [ms for generation, _, ms in pauses if generation == 2]
+report_s = (result.get("report_ms") or 0) / 1000
+before = sum(ms for _, at, ms in pauses if clock[0] <= at <= clock[0] + report_s)
 print(json.dumps({"wall_s": round(result["wall"], 2), "max_loop_lag_ms": round(result["lag_ms"]),
                   "full_collections": len(full), "longest_full_ms": round(max(full, default=0)),
-                  "all_collections_ms": round(sum(ms for _, ms in pauses))}))
+                  "all_collections_ms": round(sum(ms for _, _, ms in pauses)),
+                  "report_ms": round(result.get("report_ms") or 0, 1),
+                  "before_report_ms": round(before, 1)}))
 """
 
 
@@ -50,6 +59,8 @@ def main() -> None:
     parser.add_argument("--freeze", action="store_true")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--files", type=int, default=5000)
+    parser.add_argument("--scale", type=int, default=0,
+                        help="save COUNT artifacts of 1 KiB + i bytes (the scale suite)")
     args = parser.parse_args()
     rclone = binary("rclone")
     if rclone is None:
@@ -59,15 +70,25 @@ def main() -> None:
         server = Rclone(rclone, work)
         try:
             tree = work / "tree"
-            _small_tree(tree, args.files, low=4 * 1024, high=64 * 1024)
+            if args.scale:
+                tree.mkdir()
+                paths = []
+                for i in range(args.scale):
+                    path = tree / f"{i:05d}"
+                    path.write_bytes(os.urandom(1024 + i))
+                    paths.append(str(path))
+                save: dict[str, object] = {"op": "put_list", "paths": paths}
+            else:
+                _small_tree(tree, args.files, low=4 * 1024, high=64 * 1024)
+                save = {"op": "put_many", "concurrency": 64, "source": str(tree),
+                        "part": 8 << 20}
             for r in range(args.rounds):
-                job = {"op": "put_many", "server": server.describe(), "concurrency": 64,
-                       "source": str(tree), "key": f"many{r}", "part": 8 << 20,
+                job = {**save, "server": server.describe(), "key": f"many{r}",
                        "client": "artifacts_async", "state": str(work / f"state{r}")}
                 done = subprocess.run(
-                    [sys.executable, "-c", _CHILD, json.dumps(job),
-                     "freeze" if args.freeze else "plain"],
-                    capture_output=True, text=True, cwd=ROOT, check=True)
+                    [sys.executable, "-c", _CHILD, "freeze" if args.freeze else "plain"],
+                    input=json.dumps(job), capture_output=True, text=True, cwd=ROOT,
+                    check=True)
                 print(done.stdout.strip().splitlines()[-1], flush=True)
         finally:
             server.close()
