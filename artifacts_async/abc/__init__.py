@@ -4,8 +4,14 @@ A driver implements `Driver` with the value types below; `crc32c`, `crc32c_combi
 `part_checksums`, `verify_part`, `resolve_range` and `limits_from_settings` are the
 helpers the core's own drivers use; `SettingsReader`, `translated_errors` and
 `SecretRedactor` read settings, translate SDK errors and keep secrets out of SDK logs
-the same way in every cloud driver. `docs/drivers.md` walks through writing one.
+the same way in every cloud driver; `LazyClient` creates a driver's SDK client on first
+use and closes it with the driver, and `BufferPayload` sends the engine's buffer as an
+aiohttp request body without a copy (it needs aiohttp, which the core does not depend
+on: it is imported the first time the name is used). `docs/drivers.md` walks through
+writing one.
 """
+
+import typing
 
 from ._driver import (
     ChecksumKind,
@@ -27,14 +33,20 @@ from ._helpers import (
     resolve_range,
     verify_part,
 )
+from ._lazy import LazyClient
 from ._redact import SecretRedactor
 from ._settings import SettingsReader
 
+if typing.TYPE_CHECKING:
+    from ._payload import BufferPayload
+
 __all__ = [
+    "BufferPayload",
     "ChecksumKind",
     "DeleteOutcome",
     "Driver",
     "DriverLimits",
+    "LazyClient",
     "ObjectInfo",
     "PartChecksums",
     "PendingUpload",
@@ -50,3 +62,16 @@ __all__ = [
     "translated_errors",
     "verify_part",
 ]
+
+
+def __getattr__(name: str) -> object:
+    # `BufferPayload` is an aiohttp payload: aiohttp is imported only when it is used.
+    if name == "BufferPayload":
+        from ._payload import BufferPayload  # noqa: PLC0415
+
+        return BufferPayload
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -3,9 +3,9 @@
 A `multipart/related` upload carries the object's resource (name, declared CRC32C,
 metadata, storage class) and its bytes in one request. gcloud-aio-storage can send one,
 but only from `bytes` or a file, and it joins the whole body into a new `bytes` first:
-two copies of every part. `RelatedBody` writes the small JSON head, then the engine's
-buffer in 1 MiB memoryview slices (yielding to the event loop between them), then the
-closing boundary: no copy.
+two copies of every part. `RelatedBody` is the core's `BufferPayload` framed by the small
+JSON head and the closing boundary: the engine's buffer is written in memoryview slices,
+without a copy.
 
 Invariant: the body is fully written before the request returns (GCS answers only after
 the whole body), so the engine may reuse the buffer afterwards. `on_sent` is called once
@@ -21,14 +21,13 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from aiohttp.abc import AbstractStreamWriter
-from aiohttp.payload import Payload
+
+from artifacts_async.abc import BufferPayload
 
 __all__ = ["RelatedBody"]
 
-_SLICE = 1024 * 1024
 
-
-class RelatedBody(Payload):
+class RelatedBody(BufferPayload):
     """`multipart/related` body: the object resource as JSON, then the object's bytes."""
 
     def __init__(
@@ -38,29 +37,18 @@ class RelatedBody(Payload):
         *,
         on_sent: Callable[[], None] | None = None,
     ) -> None:
-        self._on_sent = on_sent
         boundary = os.urandom(16).hex()
-        self._head = (
+        head = (
             f"--{boundary}\r\nContent-Type: application/json; charset=UTF-8\r\n\r\n"
             f"{json.dumps(resource)}\r\n"
             f"--{boundary}\r\nContent-Type: application/octet-stream\r\n\r\n"
         ).encode()
-        self._tail = f"\r\n--{boundary}--\r\n".encode()
-        self._view = memoryview(data)
-        super().__init__(self._view, content_type=f"multipart/related; boundary={boundary}")
-        self._size = len(self._head) + len(self._view) + len(self._tail)
-
-    def decode(self, encoding: str = "utf-8", errors: str = "strict") -> str:
-        return bytes(self._head + bytes(self._view) + self._tail).decode(encoding, errors)
-
-    async def as_bytes(self, encoding: str = "utf-8", errors: str = "strict") -> bytes:
-        return self._head + bytes(self._view) + self._tail
+        super().__init__(data, head=head, tail=f"\r\n--{boundary}--\r\n".encode(),
+                         content_type=f"multipart/related; boundary={boundary}")
+        self._on_sent = on_sent
 
     async def write(self, writer: AbstractStreamWriter) -> None:
-        await writer.write(self._head)
-        for start in range(0, len(self._view), _SLICE):
-            await writer.write(self._view[start : start + _SLICE])
-        await writer.write(self._tail)
+        await super().write(writer)
         if self._on_sent is not None:
             self._on_sent()
 
@@ -69,6 +57,3 @@ class RelatedBody(Payload):
     ) -> None:
         # aiohttp passes the Content-Length it sent, which is always our whole size.
         await self.write(writer)
-
-    def __repr__(self) -> str:
-        return f"<RelatedBody {len(self._view)} bytes>"

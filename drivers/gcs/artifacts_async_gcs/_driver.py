@@ -9,6 +9,11 @@ What is verified:
   deleted (only that generation) before the error is raised.
 - A composed object's CRC32C is a true whole-object CRC32C (GCS combines the
   components'), which `complete_upload` reports and the engine compares with its own.
+
+This module is the driver protocol and the error boundary: each method sends its
+requests inside `_errors` (gcloud-aio and aiohttp errors become the core's). Building
+requests and reading answers is done by concern: `_writes` (upload requests and their
+checks), `_compose` (completing an upload), `_objects` (listings, batch deletes).
 """
 
 from __future__ import annotations
@@ -16,42 +21,40 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncGenerator, Mapping, Sequence
-from datetime import datetime
 from typing import Any, ClassVar, Self, final
-from urllib.parse import quote
 from uuid import uuid4
 
 import aiohttp
 import anyio
-import anyio.to_thread
 
 from artifacts_async import (
     ArtifactError,
     ArtifactNotFoundError,
     BackendError,
     IntegrityError,
-    TransientBackendError,
 )
 from artifacts_async.abc import (
     ChecksumKind,
     DeleteOutcome,
     DriverLimits,
+    LazyClient,
     ObjectInfo,
     PartChecksums,
     PendingUpload,
     UploadedPart,
-    crc32c,
     http_range,
 )
 
-from ._batch import MAX_CALLS, encode_deletes, parse_answers
-from ._body import RelatedBody
+from ._batch import MAX_CALLS
 from ._client import Client, ensure_bucket, open_client
+from ._compose import compose_all
 from ._errors import from_status, map_errors
 from ._layout import Layout, compose_plan
+from ._objects import delete_names, list_objects, pending_uploads
 from ._pieces import coalesced
-from ._resources import b64, crc_hex, object_info, timestamp
+from ._resources import crc_hex, object_info
 from ._settings import GCSSettings
+from ._writes import declared_crc, insert, mismatch
 
 __all__ = ["GCSDriver"]
 
@@ -66,10 +69,6 @@ _CHUNK = MiB
 _PAGE_SIZE = 1000
 # The longest a shielded cleanup (deleting a damaged object) may take.
 _CLEANUP_SECONDS = 30.0
-# The longest an upload whose body was sent may wait for GCS's answer once cancelled.
-_SETTLE_SECONDS = 30.0
-# Compose requests of one level in flight at once.
-_COMPOSE_CONCURRENCY = 8
 
 
 @final
@@ -100,8 +99,7 @@ class GCSDriver:
     def __init__(self, settings: GCSSettings) -> None:
         self.settings = settings
         self._layout = Layout(settings.prefix)
-        self._client: Client | None = None
-        self._lock = anyio.Lock()
+        self._sdk: LazyClient[Client] = LazyClient(self._open, errors=self._errors)
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any]) -> Self:
@@ -123,75 +121,22 @@ class GCSDriver:
         what = self.describe(key) if key is not None else f"gs://{self.settings.bucket}"
         return map_errors(what, bucket=self.settings.bucket)
 
+    async def _open(self, stack: contextlib.AsyncExitStack) -> Client:
+        client = await open_client(self.settings)
+        stack.push_async_callback(client.close)
+        await ensure_bucket(client)
+        return client
+
     async def _gcs(self) -> Client:
         """The client, created (and the bucket checked) on first use in the running loop."""
-        if self._client is not None:
-            return self._client
-        async with self._lock:
-            if self._client is None:
-                client = await open_client(self.settings)
-                try:
-                    with self._errors():
-                        await ensure_bucket(client)
-                except BaseException:
-                    with anyio.CancelScope(shield=True):
-                        await client.close()
-                    raise
-                self._client = client
-            return self._client
+        return await self._sdk.get()
 
     # -- writes --------------------------------------------------------------------------
-
-    async def _crc(self, data: bytes | bytearray, checksums: PartChecksums) -> bytes:
-        """The CRC32C to declare for `data` (computed here if the caller did not)."""
-        if checksums.crc32c is not None:
-            return checksums.crc32c
-        value = await anyio.to_thread.run_sync(crc32c, data)
-        return value.to_bytes(4, "big")
 
     async def _insert(
         self, name: str, data: bytes | bytearray, crc: bytes, metadata: Mapping[str, str]
     ) -> dict[str, Any]:
-        """One multipart (metadata + media) upload of `name`, CRC32C declared."""
-        settings = self.settings
-        resource: dict[str, Any] = {
-            "name": name, "crc32c": b64(crc), "contentType": "application/octet-stream",
-        }
-        if metadata:
-            resource["metadata"] = dict(metadata)
-        if settings.storage_class is not None:
-            resource["storageClass"] = settings.storage_class
-        params = {"uploadType": "multipart"}
-        if settings.kms_key_name is not None:
-            params["kmsKeyName"] = settings.kms_key_name
-        client = await self._gcs()
-        with anyio.CancelScope() as settling:
-
-            def sent() -> None:
-                # Invariant: an upload whose body was sent is answered before this returns,
-                # even under cancellation (bounded): GCS stores it whatever the client
-                # does, so an abort that follows the cancellation must see it, not have
-                # it land after its listing.
-                settling.shield = True
-                settling.deadline = min(settling.deadline,
-                                        anyio.current_time() + _SETTLE_SECONDS)
-
-            return await client.call_json(
-                "POST", f"/upload/storage/v1/b/{quote(settings.bucket, safe='')}/o",
-                params=params, data=RelatedBody(resource, data, on_sent=sent),
-            )
-        raise TransientBackendError(
-            f"gs://{settings.bucket}/{name}: no answer {_SETTLE_SECONDS:.0f} s after the upload"
-        )
-
-    def _mismatch(self, answer: Mapping[str, Any], size: int, crc: bytes) -> str | None:
-        """What GCS stored that differs from what was sent, or None."""
-        stored = crc_hex(answer)
-        if int(answer.get("size", -1)) != size:
-            return f"size {answer.get('size')}, sent {size}"
-        if stored != crc.hex():
-            return f"CRC32C {stored}, sent {crc.hex()}"
-        return None
+        return await insert(await self._gcs(), name, data, crc, metadata)
 
     async def put(
         self,
@@ -202,11 +147,11 @@ class GCSDriver:
         metadata: Mapping[str, str],
     ) -> ObjectInfo:
         """Store `data` under `key` in one upload request with its CRC32C declared."""
-        crc = await self._crc(data, checksums)
+        crc = await declared_crc(data, checksums)
         name = self._layout.name(key)
         with self._errors(key):
             answer = await self._insert(name, data, crc, metadata)
-        problem = self._mismatch(answer, len(data), crc)
+        problem = mismatch(answer, len(data), crc)
         if problem is not None:
             # Invariant: nothing damaged stays under a final key (only this generation is
             # deleted, never a newer object another writer stored meanwhile). Shielded from
@@ -240,10 +185,10 @@ class GCSDriver:
         checksums: PartChecksums,
     ) -> UploadedPart:
         """Upload part `number` as a temporary object; a CRC32C mismatch is `IntegrityError`."""
-        crc = await self._crc(data, checksums)
+        crc = await declared_crc(data, checksums)
         with self._errors(key):
             answer = await self._insert(self._layout.part(key, upload_id, number), data, crc, {})
-        problem = self._mismatch(answer, len(data), crc)
+        problem = mismatch(answer, len(data), crc)
         if problem is not None:
             raise IntegrityError(
                 f"{self.describe(key)}: part {number} was stored damaged ({problem})"
@@ -253,18 +198,10 @@ class GCSDriver:
 
     async def _objects(self, name_prefix: str) -> AsyncGenerator[dict[str, Any], None]:
         """Every object resource whose name starts with `name_prefix`, page by page."""
-        client = await self._gcs()
-        params = {"prefix": name_prefix, "maxResults": str(_PAGE_SIZE)}
-        while True:
-            page = await client.storage.list_objects(
-                self.settings.bucket, params=params, timeout=client.timeout,  # type: ignore[arg-type]  # a ClientTimeout is passed through
-            )
-            for item in page.get("items", []):
+        listed = list_objects(await self._gcs(), name_prefix, page_size=_PAGE_SIZE)
+        async with contextlib.aclosing(listed) as items:
+            async for item in items:
                 yield item
-            token = page.get("nextPageToken")
-            if not token:
-                return
-            params = {**params, "pageToken": token}
 
     async def list_parts(self, key: str, upload_id: str) -> Sequence[UploadedPart]:
         """The upload's part objects, with GCS's size and CRC32C, sorted by number."""
@@ -288,25 +225,6 @@ class GCSDriver:
             )
         return sorted(parts, key=lambda p: p.number)
 
-    async def _compose(
-        self, client: Client, destination: str, sources: list[str],
-        metadata: Mapping[str, str] | None,
-    ) -> dict[str, Any]:
-        settings = self.settings
-        target: dict[str, Any] = {"contentType": "application/octet-stream"}
-        if metadata:
-            target["metadata"] = dict(metadata)
-        params = {}
-        if settings.kms_key_name is not None:
-            params["kmsKeyName"] = settings.kms_key_name
-        return await client.call_json(
-            "POST",
-            f"/storage/v1/b/{quote(settings.bucket, safe='')}/o/{quote(destination, safe='')}"
-            "/compose",
-            params=params,
-            json_body={"sourceObjects": [{"name": s} for s in sources], "destination": target},
-        )
-
     async def complete_upload(
         self, key: str, upload_id: str, parts: Sequence[UploadedPart]
     ) -> ObjectInfo:
@@ -329,25 +247,7 @@ class GCSDriver:
                 sources, layout.name(key),
                 lambda level, index: layout.intermediate(key, upload_id, level, index),
             )
-            limiter = anyio.CapacityLimiter(_COMPOSE_CONCURRENCY)
-            answer: dict[str, Any] = {}
-            for level in plan:
-                final_level = level is plan[-1]
-
-                async def compose(destination: str, step_sources: list[str],
-                                  final_step: bool = final_level) -> None:
-                    nonlocal answer
-                    async with limiter:
-                        result = await self._compose(
-                            client, destination, step_sources,
-                            marker.get("metadata") if final_step else None,
-                        )
-                    if final_step:
-                        answer = result
-
-                async with anyio.create_task_group() as tg:
-                    for destination, step_sources in level:
-                        tg.start_soon(compose, destination, step_sources)
+            answer = await compose_all(client, plan, marker.get("metadata"))
         try:
             await self._remove_upload(key, upload_id)
         except ArtifactError as exc:
@@ -374,19 +274,10 @@ class GCSDriver:
 
     async def list_uploads(self, prefix: str) -> Sequence[PendingUpload]:
         """Uploads under `prefix` with temporaries left, started at their oldest one."""
-        started: dict[tuple[str, str], datetime | None] = {}
         with self._errors(prefix):
-            async for item in self._objects(self._layout.uploads + prefix):
-                parsed = self._layout.parse(item["name"])
-                if parsed is None:
-                    continue
-                ident = (parsed[0], parsed[1])
-                created = item.get("timeCreated")
-                when = timestamp(created)
-                earlier = started.get(ident, when)
-                started[ident] = min(earlier, when) if earlier and when else earlier or when
-        return [PendingUpload(key=key, upload_id=upload_id, started=when)
-                for (key, upload_id), when in sorted(started.items())]
+            listed = self._objects(self._layout.uploads + prefix)
+            async with contextlib.aclosing(listed) as items:
+                return await pending_uploads(items, self._layout)
 
     # -- reads ---------------------------------------------------------------------------
 
@@ -441,23 +332,9 @@ class GCSDriver:
     async def _delete_names(self, names: Sequence[str]) -> list[DeleteOutcome]:
         """One batch request deleting `names` (at most 100); one outcome per name."""
         client = await self._gcs()
-        body, content_type = encode_deletes(self.settings.bucket, names)
         with self._errors():
-            response = await client.call("POST", "/batch/storage/v1", data=body,
-                                         headers={"Content-Type": content_type})
-            answers = parse_answers(response.headers.get("Content-Type", ""),
-                                    await response.text())
-        outcomes = []
-        for index, name in enumerate(names):
-            key = self._layout.key(name)
-            status, text = answers.get(index, (0, "not in GCS's batch answer"))
-            if 200 <= status < 300:
-                outcomes.append(DeleteOutcome(key=key, existed=True))
-            elif status == 404:
-                outcomes.append(DeleteOutcome(key=key, existed=False))
-            else:
-                outcomes.append(DeleteOutcome(key=key, error=self._delete_error(key, status, text)))
-        return outcomes
+            return await delete_names(client, names, key_of=self._layout.key,
+                                      error=self._delete_error)
 
     def _delete_error(self, key: str, status: int, text: str) -> BackendError:
         mapped = from_status(status or 500, text, self.describe(key), bucket=self.settings.bucket)
@@ -488,8 +365,4 @@ class GCSDriver:
 
     async def aclose(self) -> None:
         """Close the session and its connections."""
-        async with self._lock:
-            client, self._client = self._client, None
-            if client is not None:
-                with anyio.CancelScope(shield=True), self._errors():
-                    await client.close()
+        await self._sdk.aclose()

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-__all__ = ["MAX_COMPOSE_SOURCES", "Layout", "compose_plan"]
+__all__ = ["MAX_COMPOSE_SOURCES", "Layout", "Step", "compose_plan"]
 
 #: "You can use between 1 and 32 source objects" in one compose request
 #: (https://cloud.google.com/storage/docs/composite-objects#compose-operation).

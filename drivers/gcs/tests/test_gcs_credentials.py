@@ -103,8 +103,8 @@ async def test_service_account_key_file(
         await driver.stat("absent")
     await driver.delete(["small", "large"])
     assert token_service.grants == ["urn:ietf:params:oauth:grant-type:jwt-bearer"]
-    assert driver._client is not None
-    assert await driver._client.headers() == {"Authorization": f"Bearer {TOKEN}"}
+    assert driver._sdk.current is not None
+    assert await driver._sdk.current.headers() == {"Authorization": f"Bearer {TOKEN}"}
     assert "creating the GCS client" in caplog.text
     for secret in (TOKEN, *_secret_lines(private_key)):
         assert secret not in caplog.text
@@ -182,4 +182,4 @@ async def test_settings_never_hold_the_key(key_file: Path) -> None:
                                 "credentials": {"service_account_key_file": str(key_file)}}
     driver = GCSDriver.from_settings(settings)
     assert "PRIVATE" not in repr(driver.settings.credentials)
-    assert driver._client is None
+    assert driver._sdk.current is None

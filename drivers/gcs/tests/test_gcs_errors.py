@@ -146,9 +146,9 @@ async def test_unreachable_endpoint_is_transient(make_driver: MakeDriver) -> Non
 async def test_client_is_created_lazily_and_closed(make_driver: MakeDriver) -> None:
     """No session exists before the first request; aclose closes it (and is idempotent)."""
     driver = make_driver()
-    assert driver._client is None
+    assert driver._sdk.current is None
     await driver.put("k", b"x", checksums=PartChecksums(), metadata={})
-    assert driver._client is not None
+    assert driver._sdk.current is not None
     await driver.aclose()
-    assert driver._client is None
+    assert driver._sdk.current is None
     await driver.aclose()

@@ -24,14 +24,15 @@ import logging
 from collections.abc import AsyncGenerator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Self, cast, final
 
-import anyio
 from botocore.exceptions import ClientError
 
 from artifacts_async import ArtifactNotFoundError, BackendError
 from artifacts_async.abc import (
+    BufferPayload,
     ChecksumKind,
     DeleteOutcome,
     DriverLimits,
+    LazyClient,
     ObjectInfo,
     PartChecksums,
     PendingUpload,
@@ -39,7 +40,6 @@ from artifacts_async.abc import (
     http_range,
 )
 
-from ._body import body
 from ._client import ensure_bucket, open_client
 from ._errors import error_code, map_errors
 from ._fastpath import FastPath, WrongRegionError
@@ -81,10 +81,8 @@ class S3Driver:
     def __init__(self, settings: S3Settings) -> None:
         self.settings = settings
         self._prefix = settings.prefix
-        self._client: S3Client | None = None
+        self._sdk: LazyClient[S3Client] = LazyClient(self._open, errors=self._errors)
         self._fast: FastPath | None = None
-        self._stack: contextlib.AsyncExitStack | None = None
-        self._lock = anyio.Lock()
         kinds = {ChecksumKind.MD5} if settings.content_md5 else set()
         if settings.checksum is not ChecksumMode.MD5:
             kinds.add(ChecksumKind.CRC32C)
@@ -129,24 +127,16 @@ class S3Driver:
         what = self.describe(key) if key is not None else f"s3://{self.settings.bucket}"
         return map_errors(what, bucket=self.settings.bucket)
 
+    async def _open(self, stack: contextlib.AsyncExitStack) -> S3Client:
+        client, fast = await open_client(self.settings, stack)
+        if self.settings.create_bucket:
+            await ensure_bucket(client, self.settings)
+        self._fast = fast
+        return client
+
     async def _s3(self) -> S3Client:
         """The client, created on first use in the running loop."""
-        if self._client is not None:
-            return self._client
-        async with self._lock:
-            if self._client is None:
-                stack = contextlib.AsyncExitStack()
-                try:
-                    with self._errors():
-                        client, fast = await open_client(self.settings, stack)
-                        if self.settings.create_bucket:
-                            await ensure_bucket(client, self.settings)
-                except BaseException:
-                    with anyio.CancelScope(shield=True):
-                        await stack.aclose()
-                    raise
-                self._stack, self._client, self._fast = stack, client, fast
-            return self._client
+        return await self._sdk.get()
 
     async def _send(
         self,
@@ -158,9 +148,12 @@ class S3Driver:
         aiobotocore. Each sending gets a body of its own (aiohttp consumes one)."""
         client = await self._s3()
         fast = self._fast
+        # botocore takes any object with `read` as a body (it needs only the length: the
+        # driver supplies Content-MD5 and CRC32C, and the payload is not hashed for
+        # signing), and aiobotocore hands it to aiohttp, which sends a payload as it is.
         if fast is not None:
             try:
-                params["Body"] = body(data)
+                params["Body"] = BufferPayload.file(data)
                 return await fast.send(operation, params)
             except WrongRegionError:
                 # The bucket is in another region than the one signed for: botocore
@@ -171,7 +164,7 @@ class S3Driver:
                     self.describe(""),
                 )
                 self._fast = None
-        params["Body"] = body(data)
+        params["Body"] = BufferPayload.file(data)
         if operation == "PutObject":
             return await client.put_object(**cast("PutObjectRequestTypeDef", params))
         return await client.upload_part(**cast("UploadPartRequestTypeDef", params))
@@ -375,9 +368,5 @@ class S3Driver:
 
     async def aclose(self) -> None:
         """Close the client and its connections."""
-        async with self._lock:
-            stack, self._stack, self._client = self._stack, None, None
-            self._fast = None
-            if stack is not None:
-                with anyio.CancelScope(shield=True), self._errors():
-                    await stack.aclose()
+        self._fast = None
+        await self._sdk.aclose()

@@ -70,11 +70,11 @@ async def test_create_bucket(make_driver: MakeDriver, boto: Any, bucket: str) ->
 async def test_client_is_created_lazily_and_closed(make_driver: MakeDriver) -> None:
     """No client exists before the first request; aclose closes it (and is idempotent)."""
     driver = make_driver()
-    assert driver._client is None
+    assert driver._sdk.current is None
     await driver.put("k", b"x", checksums=checks(b"x"), metadata={})
-    assert driver._client is not None
+    assert driver._sdk.current is not None
     await driver.aclose()
-    assert driver._client is None
+    assert driver._sdk.current is None
     await driver.aclose()
 
 
@@ -147,7 +147,7 @@ async def test_role_arn_is_assumed(
     driver = make_driver(role_arn="arn:aws:iam::123456789012:role/artifacts")
     await driver.put("k", b"x", checksums=checks(b"x"), metadata={})
     assert "AssumeRole" in caplog.text
-    client: Any = driver._client
+    client: Any = driver._sdk.current
     # The fast path signs with the client's own (refreshable) credentials object.
     assert driver._fast is not None
     assert driver._fast._credentials is client._get_credentials()

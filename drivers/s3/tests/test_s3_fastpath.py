@@ -88,7 +88,7 @@ async def test_signatures_match_botocore(
     endpoint, path_style, region = where
     driver = make_driver(endpoint=endpoint, path_style=path_style, region=region)
     fast = await _fast(driver)
-    client: Any = driver._client
+    client: Any = driver._sdk.current
     identity = Identity(ACCESS_KEY, SECRET_KEY, token)
     for key in KEYS:
         for number in (None, 7):
