@@ -12,69 +12,64 @@ What the service verifies and reports:
 - Uncommitted blocks are invisible: a blob appears whole, at commit, or not at all.
 
 Abort and the orphan sweep never write or delete a committed blob; see `abort_upload`.
+
+This module is the driver protocol and the error boundary: each method sends its
+requests inside `_errors` (the SDK's errors become the core's). Reading answers is done
+by concern: `_uploads` (uncommitted blocks, pending uploads), `_objects` (blob
+properties), `_outcomes` (batch deletes); `_wire` names blocks and uploads.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
-from typing import Any, ClassVar, Self, TypeVar, final
+from collections.abc import AsyncGenerator, Mapping, Sequence
+from typing import Any, ClassVar, Self, final
 
 import anyio
 import anyio.to_thread
 import attrs
 from azure.core.exceptions import HttpResponseError
-from azure.storage.blob import (
-    BlobBlock,
-    BlobProperties,
-    BlockState,
-    ContentSettings,
-    StandardBlobTier,
-)
+from azure.storage.blob import BlobBlock, BlockState, ContentSettings, StandardBlobTier
 from azure.storage.blob.aio import BlobClient, ContainerClient
 
-from artifacts_async import ArtifactNotFoundError, BackendError, ConfigurationError
+from artifacts_async import ArtifactNotFoundError, ConfigurationError
 from artifacts_async.abc import (
+    BufferPayload,
     ChecksumKind,
     DeleteOutcome,
     DriverLimits,
+    LazyClient,
     ObjectInfo,
     PartChecksums,
     PendingUpload,
     UploadedPart,
     crc32c,
-    crc32c_combine,
 )
 
-from ._body import body
 from ._client import RANGE_GET, Containers, ensure_container, open_container
 from ._errors import error_code, map_errors
-from ._outcomes import delete_outcome
+from ._objects import listed_info, object_info, stored_info
+from ._outcomes import delete_outcomes
 from ._settings import AzureSettings
+from ._uploads import our_blocks, pending_uploads, whole_crc32c
 from ._wire import (
     ABORTED,
     CRC_KEY,
     MAX_BLOCKS,
     block_id,
-    metadata_from_azure,
     metadata_to_azure,
     new_token,
     new_upload_id,
-    parse_block_id,
     split_upload_id,
-    started_at,
 )
 
 __all__ = ["AzureDriver"]
 
-T = TypeVar("T")
 MiB = 1024 * 1024
 # Up to this size a put is one Put Blob (the SDK wants `bytes` there, a copy); above it,
 # one staged block and a commit, sent from the engine's buffer without a copy.
 _SINGLE_REQUEST_PUT = MiB
 _THREAD_CRC = 256 * 1024
-# How many blobs `list_uploads` asks for their uncommitted blocks at once.
-_INSPECT_CONCURRENCY = 8
 
 
 @final
@@ -102,9 +97,7 @@ class AzureDriver:
     def __init__(self, settings: AzureSettings) -> None:
         self.settings = settings
         self._prefix = settings.prefix
-        self._containers: Containers | None = None
-        self._stack: contextlib.AsyncExitStack | None = None
-        self._lock = anyio.Lock()
+        self._sdk: LazyClient[Containers] = LazyClient(self._open, errors=self._errors)
         self._tier = StandardBlobTier(settings.access_tier) if settings.access_tier else None
         self._limits = self.DEFAULT_LIMITS if settings.content_md5 else attrs.evolve(
             self.DEFAULT_LIMITS, checksums=frozenset()
@@ -131,24 +124,15 @@ class AzureDriver:
         what = self.describe(key) if key is not None else f"azure://{self.settings.container}"
         return map_errors(what, container=self.settings.container)
 
+    async def _open(self, stack: contextlib.AsyncExitStack) -> Containers:
+        containers = await open_container(self.settings, stack)
+        if self.settings.create_container:
+            await ensure_container(containers.streamed)
+        return containers
+
     async def _clients(self) -> Containers:
         """The container clients, created on first use in the running loop."""
-        if self._containers is not None:
-            return self._containers
-        async with self._lock:
-            if self._containers is None:
-                stack = contextlib.AsyncExitStack()
-                try:
-                    with self._errors():
-                        containers = await open_container(self.settings, stack)
-                        if self.settings.create_container:
-                            await ensure_container(containers.streamed)
-                except BaseException:
-                    with anyio.CancelScope(shield=True):
-                        await stack.aclose()
-                    raise
-                self._stack, self._containers = stack, containers
-            return self._containers
+        return await self._sdk.get()
 
     async def _client(self) -> ContainerClient:
         """The container client (reads in GETs of 4 MiB)."""
@@ -189,21 +173,17 @@ class AzureDriver:
                 )
             else:
                 # Staged and committed under a fresh upload's name: invisible until whole.
+                # The body is a synchronous file to azure-core (which calls `seek`/`tell`),
+                # and an aiohttp payload to its transport: sent without a copy.
                 name = block_id(new_token(), 1)
-                await blob.stage_block(name, body(data), length=len(data),
+                await blob.stage_block(name, BufferPayload.file(data), length=len(data),
                                        transactional_content_md5=md5)
                 response = await blob.commit_block_list(
                     [BlobBlock(name, BlockState.UNCOMMITTED)], metadata=wire,
                     content_settings=ContentSettings(content_md5=bytearray(md5)) if md5 else None,
                     standard_blob_tier=tier,
                 )
-        found = {"crc32c": f"{crc:08x}"}
-        if md5 is not None:
-            found["md5"] = md5.hex()
-        return ObjectInfo(
-            key=key, size=len(data), etag=str(response.get("etag", "")).strip('"') or None,
-            checksums=found, modified=response.get("last_modified"), metadata=dict(metadata),
-        )
+        return stored_info(key, len(data), response, crc=crc, md5=md5, metadata=metadata)
 
     async def start_upload(self, key: str, *, metadata: Mapping[str, str]) -> str:
         """A new upload id; no request is sent (the service knows an upload by its blocks).
@@ -232,8 +212,8 @@ class AzureDriver:
         md5 = checksums.md5 if self.settings.content_md5 else None
         with self._errors(key):
             blob = await self._blob(key)
-            await blob.stage_block(block_id(token, number), body(data), length=len(data),
-                                   transactional_content_md5=md5)
+            await blob.stage_block(block_id(token, number), BufferPayload.file(data),
+                                   length=len(data), transactional_content_md5=md5)
         return UploadedPart(number=number, size=len(data),
                             checksums={"md5": md5.hex()} if md5 is not None else {})
 
@@ -242,15 +222,7 @@ class AzureDriver:
         with self._errors(key):
             blob = await self._blob(key)
             _, uncommitted = await blob.get_block_list("uncommitted")
-        blocks: dict[int, int] = {}
-        for block in uncommitted:
-            name = parse_block_id(block.id)
-            if name is None or name.token != token:
-                continue
-            if name.aborted:
-                return None
-            blocks[name.number] = block.size
-        return blocks
+        return our_blocks(uncommitted, token)
 
     async def list_parts(self, key: str, upload_id: str) -> Sequence[UploadedPart]:
         """The upload's uncommitted blocks, sorted by number (sizes only: the service keeps
@@ -280,12 +252,9 @@ class AzureDriver:
         """
         token, wire = self._upload_token(key, upload_id)
         wire = dict(wire)
-        crcs = [part.checksums.get("crc32c") for part in parts]
-        if parts and all(crcs):
-            whole = 0
-            for part, crc in zip(parts, crcs, strict=True):
-                whole = crc32c_combine(whole, int(str(crc), 16), part.size)
-            wire[CRC_KEY] = f"{whole:08x}"
+        whole = whole_crc32c(parts)
+        if whole is not None:
+            wire[CRC_KEY] = whole
         blocks = [BlobBlock(block_id(token, part.number), BlockState.UNCOMMITTED)
                   for part in parts]
         with self._errors(key):
@@ -343,34 +312,10 @@ class AzureDriver:
                     name_starts_with=self._prefix + prefix, include=["uncommittedblobs"]
                 )
             ]
-        found: dict[tuple[str, str], PendingUpload] = {}
-
-        async def inspect(name: str) -> None:
-            key = name.removeprefix(self._prefix)
-            with self._errors(key):
-                try:
-                    _, uncommitted = await container.get_blob_client(name).get_block_list(
-                        "uncommitted"
-                    )
-                except HttpResponseError as exc:
-                    if exc.status_code == 404:
-                        return  # deleted meanwhile
-                    raise
-            aborted = set()
-            for block in uncommitted:
-                parsed = parse_block_id(block.id)
-                if parsed is None:
-                    continue
-                if parsed.aborted:
-                    aborted.add(parsed.token)
-                found.setdefault((key, parsed.token), PendingUpload(
-                    key=key, upload_id=parsed.token, started=started_at(parsed.token)
-                ))
-            for token in aborted:
-                del found[(key, token)]
-
-        await _bounded(inspect, names)
-        return sorted(found.values(), key=lambda u: (u.key, u.upload_id))
+        return await pending_uploads(
+            container, names, key_of=lambda name: name.removeprefix(self._prefix),
+            errors=self._errors,
+        )
 
     async def stat(self, key: str) -> ObjectInfo:
         """Size, ETag, metadata, Content-MD5 (when the blob has one) and the CRC32C the
@@ -378,22 +323,7 @@ class AzureDriver:
         with self._errors(key):
             blob = await self._blob(key)
             props = await blob.get_blob_properties()
-        return self._info(key, props)
-
-    @staticmethod
-    def _info(key: str, props: BlobProperties) -> ObjectInfo:
-        metadata = metadata_from_azure(props.metadata or {})
-        crc = metadata.pop(CRC_KEY, None)
-        found: dict[str, str] = {}
-        if crc is not None and len(crc) == 8:
-            found["crc32c"] = crc.lower()
-        md5 = props.content_settings.content_md5
-        if md5:
-            found["md5"] = bytes(md5).hex()
-        return ObjectInfo(
-            key=key, size=props.size, etag=str(props.etag or "").strip('"') or None,
-            checksums=found, modified=props.last_modified, metadata=metadata,
-        )
+        return object_info(key, props)
 
     async def _span(self, key: str, offset: int, length: int | None) -> tuple[int, int | None]:
         """The absolute start and length of a read; length 0 when it covers nothing."""
@@ -454,56 +384,17 @@ class AzureDriver:
                 raise_on_any_failure=False,
             )
             answers = [response async for response in responses]
-        # The answers come in the order of the keys sent.
-        outcomes = {
-            key: delete_outcome(key, answer.status_code, answer.headers.get("x-ms-error-code"),
-                                answer.reason, what=self.describe(key),
-                                container=self.settings.container)
-            for key, answer in zip(unique, answers, strict=False)
-        }
-        missing = DeleteOutcome(key="", error=BackendError(
-            "the batch answer has no entry for this key", backend_error="missing answer"
-        ))
-        return [outcomes.get(k) or attrs.evolve(missing, key=k) for k in keys]
+        return delete_outcomes(keys, unique, answers, describe=self.describe,
+                               container=self.settings.container)
 
     async def list(self, prefix: str) -> AsyncGenerator[ObjectInfo, None]:
         """Committed blobs under `prefix`, every page, in key order."""
         with self._errors(prefix):
             container = await self._client()
             async for props in container.list_blobs(name_starts_with=self._prefix + prefix):
-                md5 = props.content_settings.content_md5
-                yield ObjectInfo(
-                    key=props.name.removeprefix(self._prefix), size=props.size,
-                    etag=str(props.etag or "").strip('"') or None,
-                    checksums={"md5": bytes(md5).hex()} if md5 else {},
-                    modified=props.last_modified,
-                )
+                yield listed_info(props.name.removeprefix(self._prefix), props)
 
     async def aclose(self) -> None:
         """Close the client, its HTTP session and the aio credential."""
-        async with self._lock:
-            stack, self._stack, self._containers = self._stack, None, None
-            if stack is not None:
-                with anyio.CancelScope(shield=True), self._errors():
-                    await stack.aclose()
+        await self._sdk.aclose()
 
-
-async def _bounded(fn: Callable[[T], Awaitable[None]], items: Sequence[T]) -> None:
-    """Run `fn` over `items`, a few at a time; the first failure is raised as itself."""
-    limiter = anyio.CapacityLimiter(_INSPECT_CONCURRENCY)
-    errors: list[BaseException] = []
-
-    async def one(item: T) -> None:
-        async with limiter:
-            if errors:
-                return
-            try:
-                await fn(item)
-            except Exception as exc:
-                errors.append(exc)
-
-    async with anyio.create_task_group() as tg:
-        for item in items:
-            tg.start_soon(one, item)
-    if errors:
-        raise errors[0]

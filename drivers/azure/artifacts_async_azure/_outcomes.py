@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
+import attrs
+from azure.core.pipeline.transport import AsyncHttpResponse
+
 from artifacts_async import BackendError
 from artifacts_async.abc import DeleteOutcome
 
 from ._errors import from_code
 
-__all__ = ["delete_outcome"]
+__all__ = ["delete_outcome", "delete_outcomes"]
 
 
 def delete_outcome(
@@ -27,3 +32,21 @@ def delete_outcome(
     if not isinstance(mapped, BackendError):
         mapped = BackendError(str(mapped), backend_error=f"{code or status}: {reason or ''}")
     return DeleteOutcome(key=key, error=mapped)
+
+
+def delete_outcomes(
+    keys: Sequence[str], sent: Sequence[str], answers: Sequence[AsyncHttpResponse], *,
+    describe: Callable[[str], str], container: str,
+) -> list[DeleteOutcome]:
+    """One outcome per key of `keys`, from the answers to deleting `sent` (the distinct
+    keys, in the order sent: the answers come in that order); a key the answer lacks
+    gets an error."""
+    outcomes = {
+        key: delete_outcome(key, answer.status_code, answer.headers.get("x-ms-error-code"),
+                            answer.reason, what=describe(key), container=container)
+        for key, answer in zip(sent, answers, strict=False)
+    }
+    missing = DeleteOutcome(key="", error=BackendError(
+        "the batch answer has no entry for this key", backend_error="missing answer"
+    ))
+    return [outcomes.get(k) or attrs.evolve(missing, key=k) for k in keys]

@@ -115,18 +115,18 @@ async def test_sdk_credentials_are_created_and_closed(
     assert isinstance(client.credential, Recording)
     await driver.aclose()
     assert closed == [client.credential]
-    assert driver._containers is None
+    assert driver._sdk.current is None
     await driver.aclose()
 
 
 async def test_client_is_created_lazily_and_closed(make_driver: MakeDriver) -> None:
     """No client exists before the first request; aclose closes it (and is idempotent)."""
     driver = make_driver()
-    assert driver._containers is None
+    assert driver._sdk.current is None
     await driver.put("k", b"x", checksums=md5_checks(b"x"), metadata={})
-    assert driver._containers is not None
+    assert driver._sdk.current is not None
     await driver.aclose()
-    assert driver._containers is None
+    assert driver._sdk.current is None
     await driver.aclose()
 
 
