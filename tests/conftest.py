@@ -6,23 +6,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import stamina
 
 from artifacts_async._drivers._memory import MemoryDriver
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    """The core targets asyncio."""
-    return "asyncio"
-
-
-@pytest.fixture(autouse=True)
-def _fast_retries() -> Iterator[None]:
-    # Retries run for real (attempts are counted) but without waiting between them.
-    stamina.set_testing(True, attempts=3)
-    yield
-    stamina.set_testing(False)
 
 
 @pytest.fixture

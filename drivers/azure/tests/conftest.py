@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from typing import Any
 
 import pytest
-import stamina
 from artifacts_async_azure import AzureDriver
 from azure.storage.blob import BlobServiceClient, ContainerClient
 from azure_support import ACCOUNT, ACCOUNT_KEY, KEY_ENV, azurite_blob, connection_string
@@ -39,20 +38,6 @@ def _isolated_azure_env(monkeypatch: pytest.MonkeyPatch) -> None:
         if name.startswith(("AZURE_", "IDENTITY_", "MSI_")):
             monkeypatch.delenv(name)
     monkeypatch.setenv(KEY_ENV, ACCOUNT_KEY)
-
-
-@pytest.fixture(autouse=True)
-def _fast_retries() -> Iterator[None]:
-    # The engine's retries run for real (attempts are counted) but without waiting.
-    stamina.set_testing(True, attempts=3)
-    yield
-    stamina.set_testing(False)
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    """The library targets asyncio."""
-    return "asyncio"
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from typing import Any
 
 import pytest
-import stamina
 from artifacts_async_gcs import GCSDriver
 from gcs_support import Server, fake_gcs_binary
 
@@ -34,20 +33,6 @@ def _isolated_google_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None
                  "GOOGLE_CLOUD_PROJECT", "GCLOUD_PROJECT"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("CLOUDSDK_CONFIG", str(tmp_path / "no-gcloud-config"))
-
-
-@pytest.fixture(autouse=True)
-def _fast_retries() -> Iterator[None]:
-    # The engine's retries run for real (attempts are counted) but without waiting.
-    stamina.set_testing(True, attempts=3)
-    yield
-    stamina.set_testing(False)
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    """The library targets asyncio."""
-    return "asyncio"
 
 
 @pytest.fixture

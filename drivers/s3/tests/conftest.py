@@ -13,7 +13,6 @@ from typing import Any
 
 import boto3  # type: ignore[import-untyped]  # only to look at the server
 import pytest
-import stamina
 from artifacts_async_s3 import S3Driver
 from s3_support import ACCESS_KEY, SECRET_KEY
 
@@ -43,20 +42,6 @@ def _isolated_aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     monkeypatch.setenv("TEST_S3_ACCESS_KEY", ACCESS_KEY)
     monkeypatch.setenv("TEST_S3_SECRET_KEY", SECRET_KEY)
-
-
-@pytest.fixture(autouse=True)
-def _fast_retries() -> Iterator[None]:
-    # The engine's retries run for real (attempts are counted) but without waiting.
-    stamina.set_testing(True, attempts=3)
-    yield
-    stamina.set_testing(False)
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    """The library targets asyncio."""
-    return "asyncio"
 
 
 @pytest.fixture
