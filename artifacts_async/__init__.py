@@ -34,7 +34,7 @@ from ._specs import Archive, ArchiveKind, Context, GCStrategy, InputArtifact, Ou
 from ._sync import SyncArtifacts
 from ._templates import render_key
 
-__version__ = "0.1.0"  # the one source of the version (pyproject reads it)
+__version__ = "0.2.0.dev0"  # the one source of the version (pyproject reads it)
 
 __all__ = [
     "Archive",

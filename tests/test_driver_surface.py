@@ -143,13 +143,15 @@ DRIVERS = sorted((Path(__file__).parent.parent / "drivers").glob("*/pyproject.to
 
 @pytest.mark.parametrize("pyproject", DRIVERS, ids=lambda p: p.parent.name)
 def test_each_driver_pins_the_cores_compatible_range(pyproject: Path) -> None:
-    """A driver requires the core's current minor series, and nothing past it."""
+    """A driver requires the core's current minor series, nothing past it, and nothing
+    before it (the drivers use the abc helpers of this series)."""
     project = tomllib.loads(pyproject.read_text())["project"]
     (core,) = [Requirement(r) for r in project["dependencies"]
                if Requirement(r).name == "artifacts-async"]
     major, minor = (int(n) for n in aa.__version__.split(".")[:2])
     assert core.specifier.contains(aa.__version__)
     assert not core.specifier.contains(f"{major}.{minor + 1}.0")
+    assert not core.specifier.contains(f"{major}.{minor - 1}.999", prereleases=True)
 
 
 async def test_metadata_test_fails_on_a_driver_that_drops_metadata(
