@@ -88,27 +88,33 @@ class BufferPayload(Payload):
         return chunk
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        """Move the position like a file's (kept within the body); the new position."""
         base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self._length}[whence]
         self._position = max(0, min(self._length, base + offset))
         return self._position
 
     def tell(self) -> int:
+        """The position `read` reads from."""
         return self._position
 
     # What aiohttp uses.
 
     def decode(self, encoding: str = "utf-8", errors: str = "strict") -> str:
+        """The whole body as text (a copy: for logs and debugging only)."""
         return self._bytes(0, self._length).decode(encoding, errors)
 
     async def as_bytes(self, encoding: str = "utf-8", errors: str = "strict") -> bytes:
+        """The whole body as bytes (a copy: aiohttp asks only for odd cases)."""
         return self._bytes(0, self._length)
 
     async def write(self, writer: AbstractStreamWriter) -> None:
+        """Send the whole body to aiohttp's `writer`, in slices."""
         await self._send(writer, None)
 
     async def write_with_length(
         self, writer: AbstractStreamWriter, content_length: int | None
     ) -> None:
+        """Send at most `content_length` bytes of the body (all when None), in slices."""
         await self._send(writer, content_length)
 
     async def _send(self, writer: AbstractStreamWriter, content_length: int | None) -> None:
