@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import anyio
 import pytest
-from aiohttp import ClientSession, web
+from aiohttp import ClientSession, test_utils, web
 from aiohttp.abc import AbstractStreamWriter
 from multidict import CIMultiDict
 
@@ -232,15 +232,8 @@ async def echo_server() -> AsyncIterator[str]:
 
     app = web.Application(client_max_size=8 * MiB)
     app.router.add_post("/", echo)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    try:
-        yield f"http://127.0.0.1:{port}/"
-    finally:
-        await runner.cleanup()
+    async with test_utils.TestServer(app, host="127.0.0.1") as server:
+        yield str(server.make_url("/"))
 
 
 async def test_buffer_payload_is_sent_by_aiohttp_as_it_is(echo_server: str) -> None:
