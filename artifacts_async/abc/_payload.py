@@ -49,10 +49,13 @@ class BufferPayload(Payload):
         tail: bytes = b"",
         content_type: str = "application/octet-stream",
     ) -> None:
-        view = memoryview(data).cast("B")
+        view = memoryview(data)
+        if view.format != "B" or view.ndim != 1:
+            view = view.cast("B")
         super().__init__(view, content_type=content_type)
         self._view = view
-        self._pieces = (memoryview(head), view, memoryview(tail))
+        # Only the pieces there are: a plain body (the common case) is its buffer alone.
+        self._pieces = (memoryview(head), view, memoryview(tail)) if head or tail else (view,)
         self._length = len(head) + len(view) + len(tail)
         self._size = self._length
         self._position = 0
@@ -109,22 +112,23 @@ class BufferPayload(Payload):
 
     async def write(self, writer: AbstractStreamWriter) -> None:
         """Send the whole body to aiohttp's `writer`, in slices."""
-        await self._send(writer, None)
+        await self.write_with_length(writer, None)
 
     async def write_with_length(
         self, writer: AbstractStreamWriter, content_length: int | None
     ) -> None:
         """Send at most `content_length` bytes of the body (all when None), in slices."""
-        await self._send(writer, content_length)
-
-    async def _send(self, writer: AbstractStreamWriter, content_length: int | None) -> None:
-        """Write the body (at most `content_length` bytes of it) in slices."""
         left = self._length if content_length is None else min(self._length, content_length)
         step = self.SLICE
         for piece in self._pieces:
-            end = min(len(piece), left)
-            for start in range(0, end, step):
-                await writer.write(piece[start : min(end, start + step)])
+            size = len(piece)
+            end = size if size <= left else left
+            if end <= step:  # most bodies: one write
+                if end:
+                    await writer.write(piece if end == size else piece[:end])
+            else:
+                for start in range(0, end, step):
+                    await writer.write(piece[start : min(end, start + step)])
             left -= end
             if left <= 0:
                 return

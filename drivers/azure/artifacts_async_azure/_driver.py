@@ -173,8 +173,7 @@ class AzureDriver:
                 )
             else:
                 # Staged and committed under a fresh upload's name: invisible until whole.
-                # The body is a synchronous file to azure-core (which calls `seek`/`tell`),
-                # and an aiohttp payload to its transport: sent without a copy.
+                # A synchronous file to azure-core (it calls `seek`), a payload to aiohttp.
                 name = block_id(new_token(), 1)
                 await blob.stage_block(name, BufferPayload.file(data), length=len(data),
                                        transactional_content_md5=md5)

@@ -48,12 +48,13 @@ class RelatedBody(BufferPayload):
         self._on_sent = on_sent
 
     async def write(self, writer: AbstractStreamWriter) -> None:
-        await super().write(writer)
+        await super().write_with_length(writer, None)
         if self._on_sent is not None:
             self._on_sent()
 
     async def write_with_length(
         self, writer: AbstractStreamWriter, content_length: int | None
     ) -> None:
-        # aiohttp passes the Content-Length it sent, which is always our whole size.
+        # aiohttp passes the Content-Length it sent, which is always our whole size; one
+        # way in (`write`) for every sending, so `on_sent` is called once.
         await self.write(writer)
