@@ -4,6 +4,7 @@ aiohttp request body, without a copy)."""
 
 from __future__ import annotations
 
+import array
 import contextlib
 import hashlib
 import io
@@ -219,6 +220,9 @@ def test_buffer_payload_reads_like_a_file() -> None:
     assert payload.read(None) == b"<0123456789>"
     assert payload.decode() == "<0123456789>"
     assert repr(payload) == str(payload) == "<BufferPayload 10 bytes>"
+    wide = BufferPayload(memoryview(array.array("H", [1, 2])))  # a view of 2-byte items
+    assert len(wide) == 4
+    assert wide.read() == array.array("H", [1, 2]).tobytes()
 
 
 @pytest.fixture
