@@ -32,9 +32,10 @@ import attrs
 from ._archive import extract
 from ._bridge import LoopPort, PortReader, run_in_thread
 from ._budget import TransferBudget
-from ._checksums import combine_all, crc32c
+from ._checksums import combine_all
 from ._dirload import load_directory
 from ._exceptions import ArtifactNotFoundError, IntegrityError, UnsafeArchiveError
+from ._filewrite import write_at, write_chunks_at
 from ._load_events import LoadProgress
 from ._options import TransferOptions
 from ._outcomes import first_error_tasks as _task_group
@@ -118,40 +119,39 @@ async def _write_file(chunks: AsyncGenerator[bytes, None], dest: Path, mode: int
             await anyio.to_thread.run_sync(_write_whole, dest, held, mode)
             return
         async with _staged(dest, mode) as tmp:
-            # Shielded: a cancellation while the executor opens the file (one file of a
-            # directory failing cancels the others) would drop the open file unclosed.
+            # Shielded: a cancellation while the worker thread opens the file (one file
+            # of a directory failing cancels the others) would leak the descriptor.
             with anyio.CancelScope(shield=True):
-                f = await aiofiles.open(tmp, "wb")
+                fd = await anyio.to_thread.run_sync(_create, tmp)
             try:
-                await f.writelines(held)  # one call, in aiofiles' thread
-                held.clear()
+                position = await anyio.to_thread.run_sync(_append, fd, held, 0)  # one call
                 async for chunk in chunks:
-                    await f.write(chunk)
+                    position = await anyio.to_thread.run_sync(_append, fd, [chunk], position)
             finally:
-                with anyio.CancelScope(shield=True):
-                    await f.close()
+                os.close(fd)
 
 
-_IOV_BATCH = 512  # buffers per pwritev, under IOV_MAX (1024 on Linux)
+def _create(path: Path) -> int:
+    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
+
+
+def _append(fd: int, chunks: list[bytes], offset: int) -> int:
+    """Write `chunks` at `offset` of `fd` (in `WRITE_SLICE` slices), free them here in the
+    worker thread, and return the offset after them."""
+    for chunk in chunks:
+        write_at(fd, chunk, offset)
+        offset += len(chunk)
+    chunks.clear()
+    return offset
 
 
 def _write_at(fd: int, chunks: list[bytes], offset: int) -> int:
-    """Write `chunks` one after the other at `offset` of `fd`; return their CRC32C.
+    """Write `chunks` one after the other at `offset` of `fd` (in `WRITE_SLICE` slices);
+    return their CRC32C.
 
     Empties `chunks`: their memory is freed here, in the worker thread, not on the loop.
     """
-    crc = 0
-    for start in range(0, len(chunks), _IOV_BATCH):
-        batch = chunks[start : start + _IOV_BATCH]
-        want = sum(len(c) for c in batch)
-        done = os.pwritev(fd, batch, offset)
-        if done < want:  # a short write (rare): the rest, chunk by chunk
-            view = memoryview(b"".join(batch))
-            while done < want:
-                done += os.pwrite(fd, view[done:], offset + done)
-        offset += want
-        for chunk in batch:
-            crc = crc32c(chunk, crc)
+    crc = write_chunks_at(fd, chunks, offset)
     chunks.clear()
     return crc
 

@@ -184,6 +184,9 @@ def _local_place(args: argparse.Namespace, work: Path, runner: Runner, place: st
                  base: Path) -> list[str]:
     source = base / "source.bin"
     _random_file(source, args.size_mib * MiB)
+    # Every round starts with no dirty page: what an earlier round (or the seed) wrote
+    # would be written back during the next one and slow whichever client runs then.
+    os.sync()
     store = base / "store"
     note = f"{args.size_mib} MiB file, destination on {place}, library defaults"
     up = Case(f"Local driver upload vs cp, {place}", note)
@@ -192,6 +195,7 @@ def _local_place(args: argparse.Namespace, work: Path, runner: Runner, place: st
     def clean(_label: str, _job: dict[str, Any]) -> None:
         shutil.rmtree(store, ignore_errors=True)
         (base / "dest.bin").unlink(missing_ok=True)
+        os.sync()
 
     runner.rounds(up, args.rounds, [
         ("artifacts_async", _ours(put, work)),
@@ -199,6 +203,7 @@ def _local_place(args: argparse.Namespace, work: Path, runner: Runner, place: st
                           "dest": str(base / "dest.bin")}),
     ], check=clean)
     runner.child({**put, "client": "artifacts_async", "state": str(work / "seed")})
+    os.sync()
     stored = store / "bench" / "big.bin"
     load = Case(f"Local driver load vs cp, {place}", note)
     get = {"op": "get_file", "root": str(store), "key": "bench/big.bin",
@@ -206,6 +211,7 @@ def _local_place(args: argparse.Namespace, work: Path, runner: Runner, place: st
 
     def drop(_label: str, job: dict[str, Any]) -> None:
         Path(job["dest"]).unlink()
+        os.sync()
 
     runner.rounds(load, args.rounds, [
         ("artifacts_async", _ours(get, work)),

@@ -12,6 +12,7 @@ import pytest
 import artifacts_async as aa
 from artifacts_async import BackendError, ConfigurationError, _download
 from artifacts_async._drivers._local import LocalDriver
+from artifacts_async._filewrite import WRITE_SLICE, write_at, write_chunks_at
 from artifacts_async.abc import PartChecksums, _helpers
 
 pytestmark = pytest.mark.anyio
@@ -124,3 +125,77 @@ async def test_range_keeps_its_slot_while_written(
     assert len(seen) == 7
     assert min(seen) >= 1
     assert max(seen) <= 3
+
+
+@pytest.fixture
+def writes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The size of every write system call into a file (`os.write`, `os.pwrite`,
+    `os.pwritev`) this library makes."""
+    sizes: list[int] = []
+    write, pwrite, pwritev = os.write, os.pwrite, os.pwritev
+
+    def counting_w(fd: int, data: bytes | memoryview) -> int:
+        sizes.append(len(data))
+        return write(fd, data)
+
+    def counting(fd: int, data: bytes | memoryview, offset: int) -> int:
+        sizes.append(len(data))
+        return pwrite(fd, data, offset)
+
+    def counting_v(fd: int, buffers: list[bytes], offset: int) -> int:
+        sizes.append(sum(len(b) for b in buffers))
+        return pwritev(fd, buffers, offset)
+
+    monkeypatch.setattr(os, "write", counting_w)
+    monkeypatch.setattr(os, "pwrite", counting)
+    monkeypatch.setattr(os, "pwritev", counting_v)
+    return sizes
+
+
+@pytest.mark.parametrize("parallel", [True, False], ids=["ranges", "stream"])
+async def test_files_written_in_small_slices(
+    tmp_path: Path, writes: list[int], parallel: bool
+) -> None:
+    """A multipart save to the local driver and its load (in parallel ranges, or streamed)
+    write every byte once, at most `WRITE_SLICE` bytes per system call: a large write
+    makes the kernel allocate large page-cache folios, which cost direct compactions on
+    fragmented memory."""
+    config = aa.RepositoryConfig.from_dict(
+        {"repositories": {"local": {"driver": "local", "root": str(tmp_path / "store")}}})
+    data = os.urandom(3 * MiB + 77)
+    (tmp_path / "big.bin").write_bytes(data)
+    options = aa.TransferOptions(state_dir=tmp_path / "state", part_size=MiB,
+                                 single_put_threshold=MiB, parallel_downloads=parallel)
+    async with aa.Artifacts(config, options=options) as artifacts:
+        saved = await artifacts.save_outputs(
+            [aa.OutputArtifact(name="big", path=tmp_path / "big.bin", key="k/big.bin",
+                               repository="local", archive=aa.Archive.none())], context=CTX)
+        saved.raise_for_errors()
+        assert sum(writes) == len(data)
+        assert max(writes) == WRITE_SLICE
+        writes.clear()
+        loaded = await artifacts.load_inputs(
+            [aa.InputArtifact(name="big", path=tmp_path / "out.bin", record=saved.records[0])],
+            context=CTX)
+    assert not loaded.errors
+    assert (tmp_path / "out.bin").read_bytes() == data
+    assert sum(writes) == len(data)
+    assert max(writes) == WRITE_SLICE
+
+
+def test_short_writes_are_continued(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A write the kernel completes only in part is continued from the byte it reached,
+    for one buffer and for chunks (whose CRC32C is that of all their bytes)."""
+    pwrite = os.pwrite
+    monkeypatch.setattr(os, "pwrite",
+                        lambda fd, data, offset: pwrite(fd, memoryview(data)[:1000], offset))
+    data = os.urandom(WRITE_SLICE + 4321)
+    target = tmp_path / "f"
+    fd = os.open(target, os.O_RDWR | os.O_CREAT)
+    try:
+        write_at(fd, bytearray(data), 5)
+        crc = write_chunks_at(fd, [data[:10], data[10:]], 5 + len(data))
+    finally:
+        os.close(fd)
+    assert target.read_bytes() == b"\0" * 5 + data + data
+    assert crc == crc32c_package.crc32c(data)
