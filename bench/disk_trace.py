@@ -21,7 +21,6 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -124,7 +123,8 @@ def _run(job: dict[str, Any], cwd: Path = ROOT) -> dict[str, Any]:
                             stdout=subprocess.PIPE, text=True, cwd=cwd)
     sampler = Sampler(proc.pid)
     sampler.start()
-    assert proc.stdin is not None and proc.stdout is not None
+    assert proc.stdin is not None
+    assert proc.stdout is not None
     proc.stdin.write(json.dumps(job))
     proc.stdin.close()
     out = proc.stdout.read()
@@ -138,7 +138,8 @@ def _run(job: dict[str, Any], cwd: Path = ROOT) -> dict[str, Any]:
     result = json.loads(out.strip().splitlines()[-1])
     total = sum(sampler.states.values()) or 1
     return {
-        "client": job["client"] if cwd == ROOT else f"{job['client']}@{cwd}", "wall_s": round(result["wall"], 2),
+        "client": job["client"] if cwd == ROOT else f"{job['client']}@{cwd}",
+        "wall_s": round(result["wall"], 2),
         "cpu_s": round(result["cpu"], 2), "user_s": round(usage.ru_utime, 2),
         "sys_s": round(usage.ru_stime, 2),
         "dirty_start_mib": mem0["Dirty"] // MiB, "dirty_peak_mib": sampler.peak_dirty // MiB,
@@ -192,7 +193,8 @@ def main() -> None:
                 if args.sync:
                     os.sync()
                 name, _, checkout = client.partition("@")
-                job: dict[str, Any] = {"client": name, "state": f"{state}/{name}-{r}-{len(checkout)}"}
+                job: dict[str, Any] = {"client": name,
+                                       "state": f"{state}/{name}-{r}-{len(checkout)}"}
                 if name == "cp":
                     job |= {"op": "cp", "source": str(source), "dest": str(dest)}
                 elif args.op == "put_file":

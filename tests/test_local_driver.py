@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -199,3 +200,49 @@ def test_short_writes_are_continued(tmp_path: Path, monkeypatch: pytest.MonkeyPa
         os.close(fd)
     assert target.read_bytes() == b"\0" * 5 + data + data
     assert crc == crc32c_package.crc32c(data)
+
+
+async def test_one_range_written_at_a_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The ranges of a parallel load are read concurrently but written one at a time: the
+    kernel serializes writes to one file on its inode lock anyway, and threads queueing
+    there spin for it."""
+    config = aa.RepositoryConfig.from_dict(
+        {"repositories": {"local": {"driver": "local", "root": str(tmp_path / "store")}}})
+    data = os.urandom(6 * MiB + 5)
+    (tmp_path / "big.bin").write_bytes(data)
+    options = aa.TransferOptions(state_dir=tmp_path / "state", part_size=MiB,
+                                 single_put_threshold=MiB, max_parts_in_flight=3)
+    active, most = 0, 0
+    counting = threading.Lock()
+    overlapped = threading.Event()
+    write = _download._write_at
+
+    def watched(fd: int, chunks: list[bytes], offset: int) -> int:
+        nonlocal active, most
+        with counting:
+            active += 1
+            most = max(most, active)
+            if active > 1:
+                overlapped.set()
+        try:
+            if offset == 0:  # the other ranges have time to be read and to overlap this one
+                overlapped.wait(timeout=1)
+            return write(fd, chunks, offset)
+        finally:
+            with counting:
+                active -= 1
+
+    monkeypatch.setattr(_download, "_write_at", watched)
+    async with aa.Artifacts(config, options=options) as artifacts:
+        saved = await artifacts.save_outputs(
+            [aa.OutputArtifact(name="big", path=tmp_path / "big.bin", key="k/big.bin",
+                               repository="local", archive=aa.Archive.none())], context=CTX)
+        saved.raise_for_errors()
+        loaded = await artifacts.load_inputs(
+            [aa.InputArtifact(name="big", path=tmp_path / "out.bin", record=saved.records[0])],
+            context=CTX)
+    assert not loaded.errors
+    assert (tmp_path / "out.bin").read_bytes() == data
+    assert most == 1
