@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import crc32c as crc32c_package
 import pytest
@@ -35,29 +37,47 @@ def checksummed(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     return sizes
 
 
-async def test_each_byte_checksummed_once(tmp_path: Path, checksummed: list[int]) -> None:
-    """A multipart save to the local driver and its parallel load compute the CRC32C of
-    each byte once each: the driver does not check again what the engine computed."""
+async def _save_then_load(
+    tmp_path: Path,
+    data: bytes,
+    *,
+    between: Callable[[], None] = lambda: None,
+    budget: aa.TransferBudget | None = None,
+    **options: Any,
+) -> aa.ArtifactRecord:
+    """Save `data` as a file to a local repository in parts of 1 MiB, call `between`, load
+    it back (in parallel ranges, by default) and check the bytes; return the record."""
     config = aa.RepositoryConfig.from_dict(
         {"repositories": {"local": {"driver": "local", "root": str(tmp_path / "store")}}})
-    data = os.urandom(5 * MiB + 123)
     (tmp_path / "big.bin").write_bytes(data)
-    options = aa.TransferOptions(state_dir=tmp_path / "state", part_size=MiB,
-                                 single_put_threshold=MiB)
-    async with aa.Artifacts(config, options=options) as artifacts:
+    transfer = aa.TransferOptions(state_dir=tmp_path / "state", part_size=MiB,
+                                  single_put_threshold=MiB, **options)
+    async with aa.Artifacts(config, options=transfer, budget=budget) as artifacts:
         saved = await artifacts.save_outputs(
             [aa.OutputArtifact(name="big", path=tmp_path / "big.bin", key="k/big.bin",
                                repository="local", archive=aa.Archive.none())], context=CTX)
         saved.raise_for_errors()
-        assert sum(checksummed) == len(data)
-        checksummed.clear()
+        between()
         loaded = await artifacts.load_inputs(
             [aa.InputArtifact(name="big", path=tmp_path / "out.bin", record=saved.records[0])],
             context=CTX)
-        assert not loaded.errors
+    assert not loaded.errors
     assert (tmp_path / "out.bin").read_bytes() == data
+    return saved.records[0]
+
+
+async def test_each_byte_checksummed_once(tmp_path: Path, checksummed: list[int]) -> None:
+    """A multipart save to the local driver and its parallel load compute the CRC32C of
+    each byte once each: the driver does not check again what the engine computed."""
+    data = os.urandom(5 * MiB + 123)
+
+    def saved() -> None:
+        assert sum(checksummed) == len(data)
+        checksummed.clear()
+
+    record = await _save_then_load(tmp_path, data, between=saved)
     assert sum(checksummed) == len(data)
-    assert saved.records[0].checksum == f"crc32c:{crc32c_package.crc32c(data):08x}"
+    assert record.checksum == f"crc32c:{crc32c_package.crc32c(data):08x}"
 
 
 async def test_range_read_in_one_chunk(tmp_path: Path) -> None:
@@ -98,13 +118,8 @@ async def test_range_keeps_its_slot_while_written(
 ) -> None:
     """Each range of a parallel load is written while it holds an in-flight slot, so at
     most `max_parts_in_flight` ranges use worker threads at once."""
-    config = aa.RepositoryConfig.from_dict(
-        {"repositories": {"local": {"driver": "local", "root": str(tmp_path / "store")}}})
-    data = os.urandom(6 * MiB + 5)
-    (tmp_path / "big.bin").write_bytes(data)
-    options = aa.TransferOptions(state_dir=tmp_path / "state", part_size=MiB,
-                                 single_put_threshold=MiB, max_parts_in_flight=3)
-    budget = aa.TransferBudget.from_options(options)
+    budget = aa.TransferBudget.from_options(
+        aa.TransferOptions(part_size=MiB, single_put_threshold=MiB, max_parts_in_flight=3))
     seen: list[int] = []
     write_at = _download._write_at
 
@@ -113,16 +128,8 @@ async def test_range_keeps_its_slot_while_written(
         return write_at(fd, chunks, offset)
 
     monkeypatch.setattr(_download, "_write_at", watched)
-    async with aa.Artifacts(config, options=options, budget=budget) as artifacts:
-        saved = await artifacts.save_outputs(
-            [aa.OutputArtifact(name="big", path=tmp_path / "big.bin", key="k/big.bin",
-                               repository="local", archive=aa.Archive.none())], context=CTX)
-        saved.raise_for_errors()
-        loaded = await artifacts.load_inputs(
-            [aa.InputArtifact(name="big", path=tmp_path / "out.bin", record=saved.records[0])],
-            context=CTX)
-    assert not loaded.errors
-    assert (tmp_path / "out.bin").read_bytes() == data
+    await _save_then_load(tmp_path, os.urandom(6 * MiB + 5), budget=budget,
+                          max_parts_in_flight=3)
     assert len(seen) == 7
     assert min(seen) >= 1
     assert max(seen) <= 3
@@ -161,25 +168,14 @@ async def test_files_written_in_small_slices(
     write every byte once, at most `WRITE_SLICE` bytes per system call: a large write
     makes the kernel allocate large page-cache folios, which cost direct compactions on
     fragmented memory."""
-    config = aa.RepositoryConfig.from_dict(
-        {"repositories": {"local": {"driver": "local", "root": str(tmp_path / "store")}}})
     data = os.urandom(3 * MiB + 77)
-    (tmp_path / "big.bin").write_bytes(data)
-    options = aa.TransferOptions(state_dir=tmp_path / "state", part_size=MiB,
-                                 single_put_threshold=MiB, parallel_downloads=parallel)
-    async with aa.Artifacts(config, options=options) as artifacts:
-        saved = await artifacts.save_outputs(
-            [aa.OutputArtifact(name="big", path=tmp_path / "big.bin", key="k/big.bin",
-                               repository="local", archive=aa.Archive.none())], context=CTX)
-        saved.raise_for_errors()
+
+    def saved() -> None:
         assert sum(writes) == len(data)
         assert max(writes) == WRITE_SLICE
         writes.clear()
-        loaded = await artifacts.load_inputs(
-            [aa.InputArtifact(name="big", path=tmp_path / "out.bin", record=saved.records[0])],
-            context=CTX)
-    assert not loaded.errors
-    assert (tmp_path / "out.bin").read_bytes() == data
+
+    await _save_then_load(tmp_path, data, between=saved, parallel_downloads=parallel)
     assert sum(writes) == len(data)
     assert max(writes) == WRITE_SLICE
 
@@ -208,12 +204,7 @@ async def test_one_range_written_at_a_time(
     """The ranges of a parallel load are read concurrently but written one at a time: the
     kernel serializes writes to one file on its inode lock anyway, and threads queueing
     there spin for it."""
-    config = aa.RepositoryConfig.from_dict(
-        {"repositories": {"local": {"driver": "local", "root": str(tmp_path / "store")}}})
     data = os.urandom(6 * MiB + 5)
-    (tmp_path / "big.bin").write_bytes(data)
-    options = aa.TransferOptions(state_dir=tmp_path / "state", part_size=MiB,
-                                 single_put_threshold=MiB, max_parts_in_flight=3)
     active, most = 0, 0
     counting = threading.Lock()
     overlapped = threading.Event()
@@ -235,14 +226,5 @@ async def test_one_range_written_at_a_time(
                 active -= 1
 
     monkeypatch.setattr(_download, "_write_at", watched)
-    async with aa.Artifacts(config, options=options) as artifacts:
-        saved = await artifacts.save_outputs(
-            [aa.OutputArtifact(name="big", path=tmp_path / "big.bin", key="k/big.bin",
-                               repository="local", archive=aa.Archive.none())], context=CTX)
-        saved.raise_for_errors()
-        loaded = await artifacts.load_inputs(
-            [aa.InputArtifact(name="big", path=tmp_path / "out.bin", record=saved.records[0])],
-            context=CTX)
-    assert not loaded.errors
-    assert (tmp_path / "out.bin").read_bytes() == data
+    await _save_then_load(tmp_path, data, max_parts_in_flight=3)
     assert most == 1
