@@ -90,8 +90,11 @@ def _write_whole(dest: Path, chunks: list[bytes], mode: int | None) -> None:
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = _tmp_beside(dest)
     try:
-        with open(tmp, "wb") as f:
-            f.writelines(chunks)
+        fd = _create(tmp)
+        try:
+            _append(fd, chunks, 0)
+        finally:
+            os.close(fd)
         if mode is not None:
             os.chmod(tmp, mode)
         os.replace(tmp, dest)

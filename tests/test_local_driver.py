@@ -160,15 +160,16 @@ def writes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     return sizes
 
 
-@pytest.mark.parametrize("parallel", [True, False], ids=["ranges", "stream"])
+@pytest.mark.parametrize(("size", "parallel"), [(3 * MiB + 77, True), (3 * MiB + 77, False),
+                                              (MiB - 5, True)], ids=["ranges", "stream", "small"])
 async def test_files_written_in_small_slices(
-    tmp_path: Path, writes: list[int], parallel: bool
+    tmp_path: Path, writes: list[int], size: int, parallel: bool
 ) -> None:
-    """A multipart save to the local driver and its load (in parallel ranges, or streamed)
-    write every byte once, at most `WRITE_SLICE` bytes per system call: a large write
-    makes the kernel allocate large page-cache folios, which cost direct compactions on
-    fragmented memory."""
-    data = os.urandom(3 * MiB + 77)
+    """A save to the local driver (in parts, or one put) and its load (in parallel ranges,
+    streamed, or whole for a small file) write every byte once, at most `WRITE_SLICE`
+    bytes per system call: a large write makes the kernel allocate large page-cache
+    folios, which cost direct compactions on fragmented memory."""
+    data = os.urandom(size)
 
     def saved() -> None:
         assert sum(writes) == len(data)
