@@ -35,11 +35,31 @@ def write_at(fd: int, data: bytes | bytearray | memoryview, offset: int) -> None
 
 
 def write_chunks_at(fd: int, chunks: Sequence[bytes], offset: int) -> int:
-    """Write `chunks` one after the other at `offset` of `fd` (as `write_at`); return
-    their CRC32C, computed from the same buffers."""
+    """Write `chunks` one after the other at `offset` of `fd`, in calls of `WRITE_SLICE`
+    bytes (small chunks gathered into one `pwritev`, large ones split); return their
+    CRC32C, computed from the same buffers."""
     crc = 0
+    batch: list[memoryview] = []
+    batched = 0
     for chunk in chunks:
-        write_at(fd, chunk, offset)
         crc = crc32c(chunk, crc)
-        offset += len(chunk)
+        view = memoryview(chunk)
+        start = 0
+        while start < len(view):
+            piece = view[start : start + WRITE_SLICE - batched]
+            batch.append(piece)
+            batched += len(piece)
+            start += len(piece)
+            if batched == WRITE_SLICE:
+                _write_batch(fd, batch, offset, batched)
+                offset += batched
+                batch, batched = [], 0
+    if batch:
+        _write_batch(fd, batch, offset, batched)
     return crc
+
+
+def _write_batch(fd: int, batch: list[memoryview], offset: int, size: int) -> None:
+    done = os.pwritev(fd, batch, offset)
+    if done < size:  # a short write (rare): the rest, as one buffer
+        write_at(fd, b"".join(batch)[done:], offset + done)

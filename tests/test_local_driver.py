@@ -187,12 +187,14 @@ def test_short_writes_are_continued(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     pwrite = os.pwrite
     monkeypatch.setattr(os, "pwrite",
                         lambda fd, data, offset: pwrite(fd, memoryview(data)[:1000], offset))
+    monkeypatch.setattr(os, "pwritev",
+                        lambda fd, buffers, offset: pwrite(fd, buffers[0][:1000], offset))
     data = os.urandom(WRITE_SLICE + 4321)
     target = tmp_path / "f"
     fd = os.open(target, os.O_RDWR | os.O_CREAT)
     try:
         write_at(fd, bytearray(data), 5)
-        crc = write_chunks_at(fd, [data[:10], data[10:]], 5 + len(data))
+        crc = write_chunks_at(fd, [data[:10], data[10:20], data[20:]], 5 + len(data))
     finally:
         os.close(fd)
     assert target.read_bytes() == b"\0" * 5 + data + data
@@ -229,3 +231,18 @@ async def test_one_range_written_at_a_time(
     monkeypatch.setattr(_download, "_write_at", watched)
     await _save_then_load(tmp_path, data, max_parts_in_flight=3)
     assert most == 1
+
+
+def test_small_chunks_gathered(tmp_path: Path, writes: list[int]) -> None:
+    """Small chunks (as a network driver yields them) go out gathered into calls of
+    `WRITE_SLICE` bytes, not one call each."""
+    chunks = [os.urandom(1000) for _ in range(200)]
+    target = tmp_path / "f"
+    fd = os.open(target, os.O_RDWR | os.O_CREAT)
+    try:
+        crc = write_chunks_at(fd, chunks, 0)
+    finally:
+        os.close(fd)
+    assert writes == [WRITE_SLICE] * 3 + [200_000 - 3 * WRITE_SLICE]
+    assert target.read_bytes() == b"".join(chunks)
+    assert crc == crc32c_package.crc32c(b"".join(chunks))
