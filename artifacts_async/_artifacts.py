@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import operator
 from collections.abc import (
     AsyncIterable,
     AsyncIterator,
@@ -58,6 +59,7 @@ __all__ = ["Artifacts", "LoadResult", "SaveResult"]
 
 #: Saves of up to this many artifacts are planned on the event loop (under ~10 ms).
 _PLAN_INLINE = 64
+_REPOSITORY = operator.attrgetter("repository")
 
 
 @final
@@ -161,13 +163,14 @@ class Artifacts:
     async def _plan(
         self, outputs: Sequence[OutputArtifact], context: Context
     ) -> list[ArtifactRecord]:
-        """Plan the records, each with its driver's own URL (the drivers are created first).
+        """Plan the records, each with its driver's own URL (the drivers are created first)
+        and those of directories stored with archive none marked so (`plan_marked`).
 
-        Many artifacts are planned in a worker thread (pure CPU, a few µs each), so that
-        the event loop keeps running meanwhile.
+        Many artifacts are planned in one worker thread (pure CPU and one listing per
+        shared parent, a few µs each), so that the event loop keeps running meanwhile.
         """
-        describe = await self._describers(spec.repository for spec in outputs)
-        plan = functools.partial(plan_outputs, outputs, context=context, config=self.config,
+        describe = await self._describers(map(_REPOSITORY, outputs))  # in order, at C speed
+        plan = functools.partial(plan_marked, outputs, context=context, config=self.config,
                                  describe=describe)
         if len(outputs) <= _PLAN_INLINE:
             return plan()
@@ -201,8 +204,7 @@ class Artifacts:
         on_progress = observer
         # Each record carries its driver's URL from planning (`_plan`); directories stored
         # with archive none are marked as such before the report.
-        planned = await plan_marked(functools.partial(self._plan, outputs, context), outputs,
-                                    inline=len(outputs) <= _PLAN_INLINE)
+        planned = await self._plan(outputs, context)
         on_complete = observer.begin(planned, on_complete)
         await call(on_report, ReportDetails(records=planned))
         engine = self._engine(on_progress)

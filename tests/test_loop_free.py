@@ -49,7 +49,7 @@ async def test_many_artifacts_are_planned_in_a_worker_thread(
     reported: list[aa.ReportDetails] = []
     async with aa.Artifacts(config(memory_store_name)) as arts:
         result = await arts.save_outputs(outputs, context=CTX, on_report=reported.append)
-    assert "plan_outputs" in calls
+    assert "plan_marked" in calls
     assert [r.name for r in reported[0].records] == [f"a{i}" for i in range(200)]
     assert all(r.status is aa.ArtifactStatus.SKIPPED for r in result.records)
 
