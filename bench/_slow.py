@@ -1,12 +1,14 @@
 """Which callbacks hold the event loop, and where they spend it (`bench.gc_lag --trace`).
 
 `SlowCallbacks.install()` (in the loop's thread) times every callback the loop runs
-(`asyncio.Handle._run`: task steps, timers, `call_soon`) in thread CPU time, so that a
-loaded machine's preemption is not counted, and a sampler thread records the loop
-thread's Python stack every `interval` once a pass of the loop (the callbacks ready
-after one select, run back to back) has run longer than half the threshold. A collector pass inside a callback is counted in it (`gc_ms` tells it apart).
-Python code only: the sampler needs the GIL, which the loop thread drops every
-`sys.getswitchinterval()` while it runs bytecode, but not inside one C call.
+(`asyncio.Handle._run`: task steps, timers, `call_soon`) and every pass of the loop (the
+callbacks ready after one select, run back to back with no timer in between) in thread
+CPU time, so that a loaded machine's preemption is not counted. A 10 ms ticker splits
+each lateness of over the threshold into the loop thread's own CPU, its wait for a core
+(`/proc/thread-self/schedstat`), the collector's passes in other threads, and the rest
+(waiting for the GIL, or idle). A sampler thread records the loop thread's Python stack
+while a pass runs long; it needs the GIL, so it sees the loop thread mostly where that
+drops it (system calls): a hint, not a profile (py-spy is one).
 """
 
 from __future__ import annotations
