@@ -59,7 +59,9 @@ def directory_outputs(outputs: Sequence[OutputArtifact]) -> frozenset[int]:
     entries' types come with the listing) rather than with a `stat` each: 10,000 outputs
     are planned before the early report.
     """
-    by_parent: dict[str, list[tuple[int, str]]] = {}
+    # Each parent's output indexes and names, in two lists: no tuple per output (10,000
+    # more objects for the collector to count before the report).
+    by_parent: dict[str, tuple[list[int], list[str]]] = {}
     found: set[int] = set()
     none, sep, unlisted = ArchiveKind.NONE, os.sep, ("", ".", "..")
     for index, spec in enumerate(outputs):
@@ -75,21 +77,24 @@ def directory_outputs(outputs: Sequence[OutputArtifact]) -> frozenset[int]:
             continue
         members = by_parent.get(parent or slash or ".")
         if members is None:
-            members = by_parent[parent or slash or "."] = []
-        members.append((index, name))
-    for parent, members in by_parent.items():
-        names = None
-        if len(members) >= _LIST_FROM:
+            members = by_parent[parent or slash or "."] = ([], [])
+        members[0].append(index)
+        members[1].append(name)
+    for parent, (indexes, names) in by_parent.items():
+        directories = None
+        if len(indexes) >= _LIST_FROM:
             try:
                 with os.scandir(parent) as entries:
                     # `is_dir` follows symbolic links, as `os.path.isdir` does.
-                    names = {entry.name for entry in entries if entry.is_dir()}
+                    directories = {entry.name for entry in entries if entry.is_dir()}
             except OSError:
-                names = None
-        if names is None:
-            found.update(i for i, name in members if os.path.isdir(os.path.join(parent, name)))
-        elif names:  # a parent holding only files (the common case) has nothing to match
-            found.update(i for i, name in members if name in names)
+                directories = None
+        if directories is None:
+            found.update(i for i, name in zip(indexes, names, strict=True)
+                         if os.path.isdir(os.path.join(parent, name)))
+        elif directories:  # a parent holding only files (the common case): nothing to match
+            found.update(i for i, name in zip(indexes, names, strict=True)
+                         if name in directories)
     return frozenset(found)
 
 
