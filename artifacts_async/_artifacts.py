@@ -20,6 +20,7 @@ from typing import final
 import anyio
 
 from ._budget import TransferBudget
+from ._collector import collector_paused
 from ._config import RepositoryConfig
 from ._dirsave import plan_marked, save_directory
 from ._events import (
@@ -29,6 +30,7 @@ from ._events import (
     ProgressEvent,
     ReportCallback,
     ReportDetails,
+    begin_call,
     call,
 )
 from ._exceptions import (
@@ -203,10 +205,15 @@ class Artifacts:
         observer = SaveObserver(on_progress)  # logs and traces; refuses an async on_progress
         on_progress = observer
         # Each record carries its driver's URL from planning (`_plan`); directories stored
-        # with archive none are marked as such before the report.
-        planned = await self._plan(outputs, context)
-        on_complete = observer.begin(planned, on_complete)
-        await call(on_report, ReportDetails(records=planned))
+        # with archive none are marked as such before the report. The collector's passes
+        # that planning brings on wait until the report is delivered (`collector_paused`;
+        # an async `on_report` is awaited with the collector running).
+        with collector_paused():
+            planned = await self._plan(outputs, context)
+            on_complete = observer.begin(planned, on_complete)
+            reporting = begin_call(on_report, ReportDetails(records=planned))
+        if reporting is not None:
+            await reporting
         engine = self._engine(on_progress)
         final: list[ArtifactRecord] = list(planned)
         errors: dict[str, ArtifactError] = {}
