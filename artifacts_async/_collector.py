@@ -21,8 +21,9 @@ def collector_paused() -> Iterator[None]:
     Nothing is lost (the objects are counted as usual, and the next allocation past the
     threshold collects them), and
     nothing is changed for good: a collector the caller had disabled stays disabled, and
-    this one only enables again what it disabled. (Should another thread disable the
-    collector while the block runs, it is enabled again at its end.)
+    this one only enables again what it disabled. (Should another thread, or a synchronous
+    `on_report`, disable the collector while the block runs, it is enabled again at its
+    end.)
     """
     if not gc.isenabled():
         yield
