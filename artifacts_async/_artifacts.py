@@ -210,10 +210,11 @@ class Artifacts:
         # an async `on_report` is awaited with the collector running).
         with collector_paused():
             planned = await self._plan(outputs, context)
-            on_complete = observer.begin(planned, on_complete)
             reporting = begin_call(on_report, ReportDetails(records=planned))
         if reporting is not None:
             await reporting
+        # After the report: a line per planned artifact (at INFO) is not what it waits for.
+        on_complete = observer.begin(planned, on_complete)
         engine = self._engine(on_progress)
         final: list[ArtifactRecord] = list(planned)
         errors: dict[str, ArtifactError] = {}
