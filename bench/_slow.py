@@ -39,7 +39,7 @@ def _where(frame: FrameType) -> str:
 
 def _stack(frame: FrameType | None, depth: int) -> str:
     """The innermost `depth` frames, outermost first, up to the loop's `_run`."""
-    frames = []
+    frames: list[str] = []
     while frame is not None and len(frames) < depth:
         if frame.f_code.co_name == "_run" and "events.py" in frame.f_code.co_filename:
             break
@@ -139,7 +139,7 @@ class SlowCallbacks:
                         "gc_ms": round(tracker._gc_ms - gc_before, 1),
                         "what": _describe(handle)})
 
-        asyncio.events.Handle._run = _run  # type: ignore[method-assign]
+        asyncio.events.Handle._run = _run  # type: ignore[method-assign,assignment]
         once = asyncio.base_events.BaseEventLoop._run_once  # type: ignore[attr-defined]
 
         def _run_once(loop: asyncio.AbstractEventLoop) -> None:
