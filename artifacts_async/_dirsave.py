@@ -254,33 +254,36 @@ async def _save_tree(
         await delete_keys(driver, [manifest_key(key)], options)
     entries: dict[str, ManifestFile] = {}
     recorder = _Recorder(engine.journal)
-    slots = anyio.Semaphore(options.max_artifacts_in_flight)
 
     async def one(path: Path, rel: str, size: int, mode: int) -> None:
-        try:
-            object_key = f"{key}/{rel}"
-            stored = listed.get(object_key)
-            crc = known.get(object_key)
-            if stored is not None and crc is not None and stored.size == size:
-                local = await anyio.to_thread.run_sync(_file_crc, path, size)
-                if local is not None and local == int(crc, 16):
-                    entries[rel] = ManifestFile(path=rel, size=size, crc32c=f"{local:08x}",
-                                                mode=mode)
-                    return
-            file_metadata = {**metadata, "mode": f"{mode:o}"}
-            # The engine's small-file path: one thread hop opens, reads and checksums it.
-            done = await engine.upload_path(driver, object_key, path, Archive.none(),
-                                            artifact=artifact, metadata=file_metadata)
-            entries[rel] = ManifestFile(path=rel, size=done.size, crc32c=done.crc32c, mode=mode)
-            await recorder.add(driver.describe(object_key), done.size, done.crc32c)
-        finally:
-            slots.release()
+        object_key = f"{key}/{rel}"
+        stored = listed.get(object_key)
+        crc = known.get(object_key)
+        if stored is not None and crc is not None and stored.size == size:
+            local = await anyio.to_thread.run_sync(_file_crc, path, size)
+            if local is not None and local == int(crc, 16):
+                entries[rel] = ManifestFile(path=rel, size=size, crc32c=f"{local:08x}",
+                                            mode=mode)
+                return
+        # The engine's small-file path: one thread hop opens, reads and checksums it.
+        done = await engine.upload_path(driver, object_key, path, Archive.none(),
+                                        artifact=artifact,
+                                        metadata={**metadata, "mode": f"{mode:o}"})
+        entries[rel] = ManifestFile(path=rel, size=done.size, crc32c=done.crc32c, mode=mode)
+        await recorder.add(driver.describe(object_key), done.size, done.crc32c)
+
+    # `max_artifacts_in_flight` workers take the files in order from one shared iterator
+    # (as a save's artifacts are taken): no task, semaphore round or cancel scope per file.
+    pending = iter(tree.files)
+
+    async def worker() -> None:
+        for path, rel, size, mode in pending:
+            await one(path, rel, size, mode)
 
     try:
         async with first_error_tasks() as tg:
-            for path, rel, size, mode in tree.files:
-                await slots.acquire()
-                tg.start_soon(one, path, rel, size, mode)
+            for _ in range(min(options.max_artifacts_in_flight, len(tree.files))):
+                tg.start_soon(worker)
     finally:
         await recorder.flush()
     await _check_unchanged(root, key, tree)
