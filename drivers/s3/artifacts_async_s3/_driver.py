@@ -251,8 +251,10 @@ class S3Driver:
     ) -> ObjectInfo:
         """CompleteMultipartUpload with each part's ETag and CRC32C.
 
-        When S3's answer carries the full-object CRC32C, that is what is returned (with the
-        parts' total size); otherwise size and checksums come from a HeadObject.
+        When S3's answer is enough for the engine's check (a full-object CRC32C, or a
+        multipart ETag the engine checks against the parts' MD5s; `completion_info`), that
+        is what is returned, with the parts' total size; otherwise size and checksums come
+        from a HeadObject, unless `head_after_complete` is false.
         An upload that is gone raises `ArtifactNotFoundError` (the engine then checks
         whether an earlier attempt completed it).
         """
@@ -264,7 +266,9 @@ class S3Driver:
                 Bucket=self.settings.bucket, Key=self._prefix + key, UploadId=upload_id,
                 MultipartUpload={"Parts": completed},
             )
-        known = completion_info(key, response, parts)
+        known = completion_info(key, response, parts,
+                                etag_checked=self._limits.s3_multipart_etag,
+                                trust_parts=not self.settings.head_after_complete)
         if known is not None:
             return known
         info = await self.stat(key)
