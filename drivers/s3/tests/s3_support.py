@@ -15,6 +15,8 @@ MiB = 1024 * 1024
 # Fake keys: moto accepts any. They are what the redaction tests look for in logs.
 ACCESS_KEY = "AKIATESTACCESSKEY0001"
 SECRET_KEY = "test-secret-key-0f9e8d7c6b5a"
+# The bucket the `rclone` fixture's server holds (a directory of its tree).
+RCLONE_BUCKET = "signed"
 
 
 def checks(data: bytes) -> PartChecksums:

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from artifacts_async_s3 import S3Driver
 from artifacts_async_s3._uploads import completion_info, multipart_etag
+from s3_support import RCLONE_BUCKET
 
 import artifacts_async as aa
 from artifacts_async.abc import UploadedPart
@@ -28,6 +29,7 @@ PARTS = [UploadedPart(number=1, size=5 * MiB, etag=MD5_A),
 
 
 def _config(endpoint: str, bucket: str, **extra: Any) -> aa.RepositoryConfig:
+    # The keys are read from the env, as the `credentials` fixture's references do.
     return aa.RepositoryConfig.from_dict({
         "default": "s3",
         "repositories": {"s3": {
@@ -37,6 +39,15 @@ def _config(endpoint: str, bucket: str, **extra: Any) -> aa.RepositoryConfig:
             **extra,
         }},
     })
+
+
+@pytest.fixture(params=["moto", "rclone"])
+def server(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """Driver settings for a bucket on moto, then on rclone (same keys, from the env)."""
+    if request.param == "moto":
+        return dict(request.getfixturevalue("settings"))
+    return {"bucket": RCLONE_BUCKET, "endpoint": request.getfixturevalue("rclone"),
+            "region": "us-east-1", "credentials": request.getfixturevalue("credentials")}
 
 
 def test_completion_with_a_full_object_crc32c_needs_no_head_object() -> None:
@@ -104,32 +115,34 @@ async def _requests_of_a_multipart_save(
 
 
 async def test_completion_without_a_crc32c_is_checked_with_head_object(
-    settings: dict[str, Any], tmp_path: Path,
+    server: dict[str, Any], tmp_path: Path,
 ) -> None:
-    """moto's completion answer has no CRC32C: one HeadObject supplies size and CRC32C."""
-    sent, record, loaded = await _requests_of_a_multipart_save(settings, tmp_path)
+    """Neither moto's nor rclone's completion answer has a CRC32C, and by default the
+    engine checks no ETag: one HeadObject follows (size, and moto's CRC32C)."""
+    sent, record, loaded = await _requests_of_a_multipart_save(server, tmp_path)
     assert "CompleteMultipartUpload" in sent
     assert sent[sent.index("CompleteMultipartUpload") + 1] == "HeadObject"
     assert record.size == len(loaded) == 11 * MiB
 
 
 async def test_completion_with_a_checked_multipart_etag_sends_no_head_object(
-    settings: dict[str, Any], tmp_path: Path,
+    server: dict[str, Any], tmp_path: Path,
 ) -> None:
     """With `content_md5` the engine checks the completion's multipart ETag against the
     MD5s of the parts it sent: no HeadObject follows CompleteMultipartUpload."""
-    sent, record, loaded = await _requests_of_a_multipart_save(settings, tmp_path,
+    sent, record, loaded = await _requests_of_a_multipart_save(server, tmp_path,
                                                                content_md5=True)
+    # The answer's ETag was the one of the parts sent (else a HeadObject would follow).
     assert "CompleteMultipartUpload" in sent
     assert "HeadObject" not in sent[sent.index("CompleteMultipartUpload"):]
     assert record.size == len(loaded) == 11 * MiB
 
 
 async def test_head_after_complete_false_sends_no_head_object(
-    settings: dict[str, Any], tmp_path: Path,
+    server: dict[str, Any], tmp_path: Path,
 ) -> None:
     """The opt-in `head_after_complete = false` takes the object to be the parts sent."""
-    sent, record, loaded = await _requests_of_a_multipart_save(settings, tmp_path,
+    sent, record, loaded = await _requests_of_a_multipart_save(server, tmp_path,
                                                                head_after_complete=False)
     assert "CompleteMultipartUpload" in sent
     assert "HeadObject" not in sent[sent.index("CompleteMultipartUpload"):]
