@@ -2,9 +2,10 @@
 
 A driver implements `Driver` with the value types below; `crc32c`, `crc32c_combine`,
 `part_checksums`, `verify_part`, `resolve_range`, `limits_from_settings` and
-`received_pieces` are the helpers the core's own drivers use; `SettingsReader`, `translated_errors` and
-`SecretRedactor` read settings, translate SDK errors and keep secrets out of SDK logs
-the same way in every cloud driver. `docs/drivers.md` walks through writing one.
+`received_pieces` are the helpers the core's own drivers use; `SettingsReader`,
+`translated_errors` and `SecretRedactor` read settings, translate SDK errors and keep
+secrets out of SDK logs the same way in every cloud driver. `docs/drivers.md` walks
+through writing one.
 """
 
 from ._driver import (
