@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from artifacts_async_s3 import S3Driver
 from artifacts_async_s3._uploads import completion_info, multipart_etag
-from s3_support import RCLONE_BUCKET
+from s3_support import RCLONE_BUCKET, s3_config
 
 import artifacts_async as aa
 from artifacts_async.abc import UploadedPart
@@ -27,18 +27,6 @@ MD5_A, MD5_B = hashlib.md5(b"a").hexdigest(), hashlib.md5(b"b").hexdigest()
 PARTS = [UploadedPart(number=1, size=5 * MiB, etag=MD5_A),
          UploadedPart(number=2, size=7, etag=MD5_B)]
 
-
-def _config(endpoint: str, bucket: str, **extra: Any) -> aa.RepositoryConfig:
-    # The keys are read from the env, as the `credentials` fixture's references do.
-    return aa.RepositoryConfig.from_dict({
-        "default": "s3",
-        "repositories": {"s3": {
-            "driver": "s3", "bucket": bucket, "endpoint": endpoint, "region": "us-east-1",
-            "credentials": {"access_key_env": "TEST_S3_ACCESS_KEY",
-                            "secret_key_env": "TEST_S3_SECRET_KEY"},
-            **extra,
-        }},
-    })
 
 
 @pytest.fixture(params=["moto", "rclone"])
@@ -101,7 +89,7 @@ async def _requests_of_a_multipart_save(
     client.meta.events.register("before-send.s3", record)
     options = aa.TransferOptions(part_size=5 * MiB, state_dir=tmp_path / "state")
     try:
-        async with aa.Artifacts(_config(settings["endpoint"], settings["bucket"], **extra),
+        async with aa.Artifacts(s3_config(settings["endpoint"], settings["bucket"], **extra),
                                 options=options, drivers={"s3": driver}) as artifacts:
             result = await artifacts.save_outputs(
                 [aa.OutputArtifact(name="big", path=tmp_path / "big.bin",

@@ -15,6 +15,7 @@ from typing import Any, Self
 import anyio
 import pytest
 from artifacts_async_s3 import S3Driver
+from s3_support import s3_config
 
 import artifacts_async as aa
 from artifacts_async.abc import (
@@ -31,16 +32,6 @@ pytestmark = pytest.mark.anyio
 MiB = 1024 * 1024
 CONTEXT = aa.Context(workflow_name="wf", workflow_uid="uid-1", pod_name="pod-1")
 
-
-def _config(endpoint: str, bucket: str) -> aa.RepositoryConfig:
-    return aa.RepositoryConfig.from_dict({
-        "default": "s3",
-        "repositories": {"s3": {
-            "driver": "s3", "bucket": bucket, "endpoint": endpoint, "region": "us-east-1",
-            "credentials": {"access_key_env": "TEST_S3_ACCESS_KEY",
-                            "secret_key_env": "TEST_S3_SECRET_KEY"},
-        }},
-    })
 
 
 def _random_file(path: Path, size: int, seed: int = 0) -> bytes:
@@ -67,7 +58,7 @@ async def test_save_and_load_multipart_file_and_directory(
     (src / "tree" / "sub" / "b.txt").write_text("beta")
     events: list[aa.ProgressEvent] = []
     options = aa.TransferOptions(part_size=5 * MiB, state_dir=tmp_path / "state")
-    async with aa.Artifacts(_config(moto_endpoint, bucket), options=options) as artifacts:
+    async with aa.Artifacts(s3_config(moto_endpoint, bucket), options=options) as artifacts:
         result = await artifacts.save_outputs(
             [
                 aa.OutputArtifact(name="model", path=src / "model.bin", archive=aa.Archive.none()),
@@ -183,7 +174,7 @@ async def test_engine_catches_a_part_damaged_after_checksumming(
     options = aa.TransferOptions(part_size=5 * MiB, state_dir=tmp_path / "state")
     try:
         async with aa.Artifacts(
-            _config(settings["endpoint"], bucket), options=options, drivers={"s3": corrupting}
+            s3_config(settings["endpoint"], bucket), options=options, drivers={"s3": corrupting}
         ) as artifacts:
             result = await artifacts.save_outputs(
                 [aa.OutputArtifact(name="model", path=tmp_path / "model.bin",
