@@ -136,8 +136,8 @@ async def resilient_batches(
                     held = 0
                     limit = max(0.0, min(idle, left))
                     began = anyio.current_time()
-                    # One cancel scope per batch: entering one per piece cost more than
-                    # the copy the batch avoids.
+                    # One cancel scope per batch, not per piece: with a scope per 32 KiB
+                    # piece, handing pieces on unjoined measured no cheaper than the join.
                     with anyio.move_on_after(limit) as scope:
                         try:
                             while held < batch:
