@@ -12,9 +12,14 @@ class ReceivedStream(Protocol):
     """What `received_pieces` needs of a body: aiohttp's `StreamReader` is one (the core
     does not import aiohttp)."""
 
-    async def readchunk(self) -> tuple[bytes, bool]: ...
+    async def readchunk(self) -> tuple[bytes, bool]:
+        """The next piece received (b"" at an HTTP chunk's end or the body's), and
+        whether an HTTP chunk ends there."""
+        ...
 
-    def at_eof(self) -> bool: ...
+    def at_eof(self) -> bool:
+        """Whether the body ended and every piece was read."""
+        ...
 
 
 async def received_pieces(stream: ReceivedStream) -> AsyncGenerator[bytes, None]:
