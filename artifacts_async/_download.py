@@ -9,7 +9,7 @@ What a download guarantees (docs/transfers.md, "Guarantees for downloads"):
   ranges of a large file combined in order, a zip's windows combined in order.
 - A download whose object changed meanwhile (size, ETag, CRC32C or modification time
   differ between the first and the last look) fails with `IntegrityError`.
-- Every read attempt has deadlines (`_reads.resilient_read`); a stalled read is
+- Every read attempt has deadlines (`_reads.resilient_batches`); a stalled read is
   cancelled and continued from the byte it reached.
 """
 
@@ -45,7 +45,7 @@ from ._reads import (
     check_crc,
     check_size,
     expected_crc,
-    resilient_read,
+    resilient_batches,
     stat,
     unchanged,
     verified_stream,
@@ -194,9 +194,11 @@ async def _parallel_file(
             # until written, so at most `max_parts` ranges use threads at once.
             try:
                 async with budget.part_slot():
-                    # A comprehension: no variable of this frame keeps the last chunk.
-                    chunks = [chunk async for chunk in resilient_read(
-                        driver, key, offset=offset, length=length, options=options)]
+                    # The driver's pieces as they came, in batches (no join on the loop).
+                    # A comprehension: no variable of this frame keeps the last batch.
+                    chunks = [piece async for batch in resilient_batches(
+                        driver, key, offset=offset, length=length, options=options)
+                        for piece in batch]
                     filled = sum(len(chunk) for chunk in chunks)
                     if filled != length:
                         raise IntegrityError(
@@ -286,10 +288,10 @@ async def _load_zip(driver: Driver, record: ArtifactRecord, dest: Path, *, mode:
         # The chunks as they came: the worker thread joins them (no copy on the loop).
         chunks = []
         filled = 0
-        async for chunk in resilient_read(driver, key, offset=offset, length=length,
-                                          options=options):
-            chunks.append(chunk)
-            filled += len(chunk)
+        async for batch in resilient_batches(driver, key, offset=offset, length=length,
+                                             options=options):
+            chunks += batch
+            filled += sum(len(piece) for piece in batch)
         if filled != length:
             raise IntegrityError(
                 f"{driver.describe(key)}: range at {offset} returned {filled} bytes, "
