@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import operator
 from collections.abc import (
     AsyncIterable,
     AsyncIterator,
@@ -19,6 +20,7 @@ from typing import final
 import anyio
 
 from ._budget import TransferBudget
+from ._collector import collector_paused
 from ._config import RepositoryConfig
 from ._dirsave import plan_marked, save_directory
 from ._events import (
@@ -28,6 +30,7 @@ from ._events import (
     ProgressEvent,
     ReportCallback,
     ReportDetails,
+    begin_call,
     call,
 )
 from ._exceptions import (
@@ -58,6 +61,7 @@ __all__ = ["Artifacts", "LoadResult", "SaveResult"]
 
 #: Saves of up to this many artifacts are planned on the event loop (under ~10 ms).
 _PLAN_INLINE = 64
+_REPOSITORY = operator.attrgetter("repository")
 
 
 @final
@@ -161,13 +165,14 @@ class Artifacts:
     async def _plan(
         self, outputs: Sequence[OutputArtifact], context: Context
     ) -> list[ArtifactRecord]:
-        """Plan the records, each with its driver's own URL (the drivers are created first).
+        """Plan the records, each with its driver's own URL (the drivers are created first)
+        and those of directories stored with archive none marked so (`plan_marked`).
 
-        Many artifacts are planned in a worker thread (pure CPU, a few µs each), so that
-        the event loop keeps running meanwhile.
+        Many artifacts are planned in one worker thread (pure CPU and one listing per
+        shared parent, a few µs each), so that the event loop keeps running meanwhile.
         """
-        describe = await self._describers(spec.repository for spec in outputs)
-        plan = functools.partial(plan_outputs, outputs, context=context, config=self.config,
+        describe = await self._describers(map(_REPOSITORY, outputs))  # in order, at C speed
+        plan = functools.partial(plan_marked, outputs, context=context, config=self.config,
                                  describe=describe)
         if len(outputs) <= _PLAN_INLINE:
             return plan()
@@ -200,11 +205,16 @@ class Artifacts:
         observer = SaveObserver(on_progress)  # logs and traces; refuses an async on_progress
         on_progress = observer
         # Each record carries its driver's URL from planning (`_plan`); directories stored
-        # with archive none are marked as such before the report.
-        planned = await plan_marked(functools.partial(self._plan, outputs, context), outputs,
-                                    inline=len(outputs) <= _PLAN_INLINE)
+        # with archive none are marked as such before the report. The collector's passes
+        # that planning brings on wait until the report is delivered (`collector_paused`;
+        # an async `on_report` is awaited with the collector running).
+        with collector_paused():
+            planned = await self._plan(outputs, context)
+            reporting = begin_call(on_report, ReportDetails(records=planned))
+        if reporting is not None:
+            await reporting
+        # After the report: a line per planned artifact (at INFO) is not what it waits for.
         on_complete = observer.begin(planned, on_complete)
-        await call(on_report, ReportDetails(records=planned))
         engine = self._engine(on_progress)
         final: list[ArtifactRecord] = list(planned)
         errors: dict[str, ArtifactError] = {}

@@ -13,7 +13,7 @@ stored with the same size and CRC32C as the local one is not sent again.
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -22,6 +22,7 @@ import anyio.to_thread
 import attrs
 
 from ._checksums import crc32c
+from ._config import RepositoryConfig
 from ._exceptions import (
     ArtifactError,
     MissingInputError,
@@ -32,13 +33,15 @@ from ._journal import Journal
 from ._manifest import Manifest, ManifestFile, ScannedTree, manifest_key, scan_tree
 from ._options import TransferOptions
 from ._outcomes import first_error_tasks
+from ._planning import Describe, plan_outputs
 from ._records import ArtifactRecord, ArtifactStatus
 from ._sources import Source, StreamSource
-from ._specs import Archive, ArchiveKind, OutputArtifact
+from ._specs import Archive, ArchiveKind, Context, OutputArtifact
 from ._transfer import StoredObject, UploadEngine
+from ._trusted import with_record_fields
 from .abc import Driver, ObjectInfo
 
-__all__ = ["delete_keys", "directory_outputs", "list_prefix", "mark_directories", "plan_marked",
+__all__ = ["delete_keys", "directory_outputs", "list_prefix", "plan_marked",
            "read_object", "save_directory"]
 
 _BLOCK = 1024 * 1024
@@ -56,60 +59,61 @@ def directory_outputs(outputs: Sequence[OutputArtifact]) -> frozenset[int]:
     entries' types come with the listing) rather than with a `stat` each: 10,000 outputs
     are planned before the early report.
     """
-    by_parent: dict[str, list[tuple[int, str]]] = {}
+    # Each parent's output indexes and names, in two lists: no tuple per output (10,000
+    # more objects for the collector to count before the report).
+    by_parent: dict[str, tuple[list[int], list[str]]] = {}
     found: set[int] = set()
+    none, sep, unlisted = ArchiveKind.NONE, os.sep, ("", ".", "..")
     for index, spec in enumerate(outputs):
-        if spec.archive is None or spec.archive.kind is ArchiveKind.NONE:
-            # Strings, not `Path.parent`: a Path built per output costs more than a stat.
-            parent, slash, name = str(spec.path).rpartition(os.sep)
-            if name in ("", ".", ".."):  # the root, or a name no listing shows
-                if os.path.isdir(spec.path):
-                    found.add(index)
-                continue
-            by_parent.setdefault(parent or slash or ".", []).append((index, name))
-    for parent, members in by_parent.items():
-        names = None
-        if len(members) >= _LIST_FROM:
+        archive = spec.archive
+        if archive is not None and archive.kind is not none:
+            continue
+        # Strings, not `Path.parent`: a Path built per output costs more than a stat.
+        # (`str` is the only step here that costs a µs: pathlib formats a path once.)
+        parent, slash, name = str(spec.path).rpartition(sep)
+        if name in unlisted:  # the root, or a name no listing shows
+            if os.path.isdir(spec.path):
+                found.add(index)
+            continue
+        members = by_parent.get(parent or slash or ".")
+        if members is None:
+            members = by_parent[parent or slash or "."] = ([], [])
+        members[0].append(index)
+        members[1].append(name)
+    for parent, (indexes, names) in by_parent.items():
+        directories = None
+        if len(indexes) >= _LIST_FROM:
             try:
                 with os.scandir(parent) as entries:
                     # `is_dir` follows symbolic links, as `os.path.isdir` does.
-                    names = {entry.name for entry in entries if entry.is_dir()}
+                    directories = {entry.name for entry in entries if entry.is_dir()}
             except OSError:
-                names = None
-        if names is None:
-            found.update(i for i, name in members if os.path.isdir(os.path.join(parent, name)))
-        elif names:  # a parent holding only files (the common case) has nothing to match
-            found.update(i for i, name in members if name in names)
+                directories = None
+        if directories is None:
+            found.update(i for i, name in zip(indexes, names, strict=True)
+                         if os.path.isdir(os.path.join(parent, name)))
+        elif directories:  # a parent holding only files (the common case): nothing to match
+            found.update(i for i, name in zip(indexes, names, strict=True)
+                         if name in directories)
     return frozenset(found)
 
 
-async def plan_marked(plan: Callable[[], Awaitable[list[ArtifactRecord]]],
-                      outputs: Sequence[OutputArtifact], *, inline: bool) -> list[ArtifactRecord]:
-    """`plan()`'s records, those of directories stored with archive none marked so.
+def plan_marked(outputs: Sequence[OutputArtifact], *, context: Context,
+                config: RepositoryConfig, describe: Describe) -> list[ArtifactRecord]:
+    """`plan_outputs`' records, those of directories stored with archive none marked so,
+    so that the early report already says how each will be stored. Blocking.
 
-    Unless `inline`, the stats run in a second worker thread while `plan` runs in its
-    own (stats release the GIL), so the early report hardly waits for them.
+    One pass in the calling thread: planning first (a bad key fails before any stat),
+    then one listing per shared parent (`directory_outputs`); only the records found to
+    be directories are rebuilt. A second thread for the listings would gain nothing:
+    both halves are Python code under the one GIL, and two threads contending for it
+    delayed the report by more than either took alone.
     """
-    if inline:
-        return mark_directories(await plan(), directory_outputs(outputs))
-    found: list[frozenset[int]] = []
-
-    async def look() -> None:
-        found.append(await anyio.to_thread.run_sync(directory_outputs, outputs))
-
-    async with first_error_tasks() as tg:
-        tg.start_soon(look)
-        records = await plan()
-    return mark_directories(records, found[0])
-
-
-def mark_directories(records: Sequence[ArtifactRecord],
-                     directories: frozenset[int]) -> list[ArtifactRecord]:
-    """`records` with `directory` set for each archive-'none' record whose output is a
-    directory, so that the early report already says how it will be stored."""
-    return [attrs.evolve(r, directory=True)
-            if i in directories and r.archive.kind is ArchiveKind.NONE else r
-            for i, r in enumerate(records)]
+    records = plan_outputs(outputs, context=context, config=config, describe=describe)
+    for index in directory_outputs(outputs):
+        if records[index].archive.kind is ArchiveKind.NONE:
+            records[index] = with_record_fields(records[index], directory=True)
+    return records
 
 
 #: Files recorded in the journal per transaction (a killed save sends at most these again).
@@ -250,33 +254,36 @@ async def _save_tree(
         await delete_keys(driver, [manifest_key(key)], options)
     entries: dict[str, ManifestFile] = {}
     recorder = _Recorder(engine.journal)
-    slots = anyio.Semaphore(options.max_artifacts_in_flight)
 
     async def one(path: Path, rel: str, size: int, mode: int) -> None:
-        try:
-            object_key = f"{key}/{rel}"
-            stored = listed.get(object_key)
-            crc = known.get(object_key)
-            if stored is not None and crc is not None and stored.size == size:
-                local = await anyio.to_thread.run_sync(_file_crc, path, size)
-                if local is not None and local == int(crc, 16):
-                    entries[rel] = ManifestFile(path=rel, size=size, crc32c=f"{local:08x}",
-                                                mode=mode)
-                    return
-            file_metadata = {**metadata, "mode": f"{mode:o}"}
-            # The engine's small-file path: one thread hop opens, reads and checksums it.
-            done = await engine.upload_path(driver, object_key, path, Archive.none(),
-                                            artifact=artifact, metadata=file_metadata)
-            entries[rel] = ManifestFile(path=rel, size=done.size, crc32c=done.crc32c, mode=mode)
-            await recorder.add(driver.describe(object_key), done.size, done.crc32c)
-        finally:
-            slots.release()
+        object_key = f"{key}/{rel}"
+        stored = listed.get(object_key)
+        crc = known.get(object_key)
+        if stored is not None and crc is not None and stored.size == size:
+            local = await anyio.to_thread.run_sync(_file_crc, path, size)
+            if local is not None and local == int(crc, 16):
+                entries[rel] = ManifestFile(path=rel, size=size, crc32c=f"{local:08x}",
+                                            mode=mode)
+                return
+        # The engine's small-file path: one thread hop opens, reads and checksums it.
+        done = await engine.upload_path(driver, object_key, path, Archive.none(),
+                                        artifact=artifact,
+                                        metadata={**metadata, "mode": f"{mode:o}"})
+        entries[rel] = ManifestFile(path=rel, size=done.size, crc32c=done.crc32c, mode=mode)
+        await recorder.add(driver.describe(object_key), done.size, done.crc32c)
+
+    # `max_artifacts_in_flight` workers take the files in order from one shared iterator
+    # (as a save's artifacts are taken): no task, semaphore round or cancel scope per file.
+    pending = iter(tree.files)
+
+    async def worker() -> None:
+        for path, rel, size, mode in pending:
+            await one(path, rel, size, mode)
 
     try:
         async with first_error_tasks() as tg:
-            for path, rel, size, mode in tree.files:
-                await slots.acquire()
-                tg.start_soon(one, path, rel, size, mode)
+            for _ in range(min(options.max_artifacts_in_flight, len(tree.files))):
+                tg.start_soon(worker)
     finally:
         await recorder.flush()
     await _check_unchanged(root, key, tree)

@@ -72,8 +72,14 @@ class ProgressCallback(Protocol):
 
 async def call(callback: object, details: object) -> None:
     """Call a sync or async callback."""
-    if callback is None:
-        return
-    result = callback(details)  # type: ignore[operator]
-    if isinstance(result, Awaitable):
+    result = begin_call(callback, details)
+    if result is not None:
         await result
+
+
+def begin_call(callback: object, details: object) -> Awaitable[object] | None:
+    """Call a sync or async callback: what is left to await of an async one, else None."""
+    if callback is None:
+        return None
+    result = callback(details)  # type: ignore[operator]
+    return result if isinstance(result, Awaitable) else None

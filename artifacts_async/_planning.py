@@ -16,7 +16,7 @@ from ._config import Repository, RepositoryConfig
 from ._exceptions import ConfigurationError, KeyTemplateError
 from ._records import ArtifactRecord, ArtifactStatus
 from ._specs import Archive, ArchiveKind, Context, GCStrategy, InputArtifact, OutputArtifact
-from ._templates import render_key, validate_key
+from ._templates import SAFE_KEY_CHARS, is_safe_key, render_key, validate_key
 from ._trusted import trusted_location, trusted_record
 
 __all__ = ["Describe", "plan_inputs", "plan_outputs"]
@@ -39,6 +39,13 @@ def location_url(repository: Repository, key: str) -> str:
 def _key(template: str, context: Context, artifact: str) -> str:
     try:
         return validate_key(render_key(template, context))
+    except KeyTemplateError as exc:
+        raise KeyTemplateError(f"artifact {artifact!r}: {exc}") from None
+
+
+def _valid(key: str, artifact: str) -> str:
+    try:
+        return validate_key(key)
     except KeyTemplateError as exc:
         raise KeyTemplateError(f"artifact {artifact!r}: {exc}") from None
 
@@ -84,6 +91,17 @@ class _Target:
         )
 
 
+def _first_clash(records: Sequence[ArtifactRecord]) -> tuple[str, str, str] | None:
+    """The first two records (in order) planned to one location, and its key."""
+    by_location: dict[tuple[str, str], str] = {}
+    for record in records:
+        where = (record.location.repository, record.location.key)
+        if where in by_location:
+            return by_location[where], record.name, record.location.key
+        by_location[where] = record.name
+    return None
+
+
 def plan_outputs(
     outputs: Sequence[OutputArtifact],
     *,
@@ -104,44 +122,48 @@ def plan_outputs(
     10,000 outputs runs before `on_report`.
     """
     _check_names([o.name for o in outputs], "output artifact")
-    targets: dict[str | None, _Target] = {}
+    # Each spec costs a few µs here and 10,000 are planned before `on_report`: the loop
+    # keeps to local names, the fast path of each check inline, and one key list per
+    # repository whose clashes are looked for after the loop (one set, at C speed).
+    targets: dict[str | None, tuple[_Target, list[str]]] = {}
+    keys_of: dict[str, list[str]] = {}  # the keys planned in each repository, by name
     planned, never, none = ArtifactStatus.PLANNED, GCStrategy.NEVER, ArchiveKind.NONE
     uid, node, attempt = context.workflow_uid, context.node_id, context.retry_attempt
+    safe, longest = is_safe_key, SAFE_KEY_CHARS
     records = []
-    by_location: dict[tuple[str, str], str] = {}
-    clash: tuple[str, str, str] | None = None  # raised after planning, as the last check
     for spec in outputs:
-        target = targets.get(spec.repository)
-        if target is None:
+        found = targets.get(spec.repository)
+        if found is None:
             repository = config.get(spec.repository, artifact=spec.name)
-            target = targets[spec.repository] = _Target.of(repository, context, describe)
+            # Two names may pick one repository (None, the default, and its own name).
+            found = targets[spec.repository] = (_Target.of(repository, context, describe),
+                                                keys_of.setdefault(repository.name, []))
+        target, keys = found
         repository = target.repository
         archive = spec.archive or repository.archive
-        template = spec.key
-        rendered = None
-        if template is None:
+        key = spec.key
+        if key is None:
             leaf = f"{spec.name}{archive.suffix}" if archive.kind is not none else (
                 spec.path.name or spec.name
             )
-            template = f"{target.key_prefix}/{leaf}"
+            key = f"{target.key_prefix}/{leaf}"
             if "{" not in leaf and "}" not in leaf and target.rendered_prefix is not None:
                 # No variable can span the '/' into a leaf without braces: the key format
                 # rendered once per batch is the same as the whole template rendered.
-                rendered = f"{target.rendered_prefix}/{leaf}"
-        try:
-            key = validate_key(rendered or render_key(template, context))
-        except KeyTemplateError as exc:
-            raise KeyTemplateError(f"artifact {spec.name!r}: {exc}") from None
+                key = f"{target.rendered_prefix}/{leaf}"
+                if len(key) > longest or not safe(key):
+                    key = _valid(key, spec.name)
+            else:
+                key = _key(key, context, spec.name)
+        elif "{{" in key or "}}" in key or len(key) > longest or not safe(key):
+            key = _key(key, context, spec.name)  # a template, or an error to name
+        keys.append(key)
         url = target.url_of(key)
         if not isinstance(url, str):
             raise ConfigurationError(
                 f"the driver of repository {repository.name!r} described a key as "
                 f"{type(url).__name__}, not a str"
             )
-        where = (repository.name, key)
-        if clash is None:
-            clash = (by_location[where], spec.name, key) if where in by_location else None
-            by_location.setdefault(where, spec.name)
         records.append(trusted_record(
             name=spec.name,
             location=trusted_location(repository=repository.name, driver=repository.driver,
@@ -154,6 +176,9 @@ def plan_outputs(
             attempt=attempt,
             mode=spec.mode,
         ))
+    clash = None
+    if any(len(set(keys)) != len(keys) for keys in keys_of.values()):
+        clash = _first_clash(records)
     if clash is not None:
         first, second, key = clash
         raise KeyTemplateError(

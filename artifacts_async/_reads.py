@@ -21,8 +21,8 @@ from ._options import TransferOptions
 from ._records import ArtifactRecord
 from .abc import Driver, ObjectInfo
 
-__all__ = ["check_crc", "check_size", "expected_crc", "resilient_read", "stat", "unchanged",
-           "verified_stream"]
+__all__ = ["BATCH", "check_crc", "check_size", "expected_crc", "resilient_batches",
+           "resilient_read", "stat", "unchanged", "verified_stream"]
 
 _THREAD_CRC = 256 * 1024
 
@@ -86,21 +86,35 @@ async def _aclose(chunks: AsyncIterator[bytes]) -> None:
             await aclose()
 
 
-async def resilient_read(
+#: The bytes a read gathers from a driver's pieces before handing them on: one deadline,
+#: one consumer step (a range's write, a stream's join) per batch rather than per piece.
+BATCH = 1024 * 1024
+#: A piece at least this large is handed on as it is by `resilient_read`; smaller ones are
+#: joined (up to `BATCH`), so a stream's consumer never works per small piece.
+_WHOLE = 256 * 1024
+
+
+async def resilient_batches(
     driver: Driver, key: str, *, offset: int, length: int | None, options: TransferOptions,
-    size: int | None = None,
-) -> AsyncGenerator[bytes, None]:
-    """`driver.read`, re-opened where it stopped after a transient failure or a stall.
+    size: int | None = None, batch: int = BATCH,
+) -> AsyncGenerator[list[bytes], None]:
+    """`driver.read`, re-opened where it stopped after a transient failure or a stall,
+    in lists of the driver's pieces (as it yields them, never copied) of about `batch`
+    bytes (the last one and one cut short by a missed deadline may be less).
 
     Bytes already yielded are never yielded again: a retry continues at the offset reached.
-    Each attempt waits at most `options.request_timeout` for each chunk (an idle
+    Each attempt waits at most `options.attempt_timeout(batch)` for each batch (an idle
     deadline: a stalled connection), and at most `options.attempt_timeout(n)` in all for
     its `n` bytes when `n` is known (`length`, or `size` for a whole object). Only the
     time spent waiting for the backend counts, not the consumer's. A missed deadline
-    cancels the attempt as a `TransientBackendError`.
+    hands on what the batch holds, then fails the attempt as a `TransientBackendError`.
+
+    Drivers may yield pieces as small as the network delivers them (aiohttp's are often
+    32 KiB): the deadline and the consumer's bookkeeping come once per batch.
     """
     position = 0
     what = f"read of {driver.describe(key)}"
+    idle = options.attempt_timeout(batch)
     async for attempt in options.retrying(TransientBackendError):
         with attempt:
             start = offset + position
@@ -116,25 +130,65 @@ async def resilient_read(
             left = math.inf if expected is None else options.attempt_timeout(expected)
             chunks = driver.read(key, offset=start, length=remaining)
             try:
-                while True:
-                    limit = max(0.0, min(options.request_timeout, left))
+                done = False
+                while not done:
+                    pieces: list[bytes] = []
+                    held = 0
+                    limit = max(0.0, min(idle, left))
                     began = anyio.current_time()
-                    try:
-                        with anyio.fail_after(limit):
-                            chunk = await anext(chunks)
-                    except StopAsyncIteration:
-                        return
-                    except TimeoutError as exc:
-                        raise TransientBackendError(
-                            f"{what}: no data within {limit:.1f} s at byte {start} "
-                            "(a stalled connection?)"
-                        ) from exc
+                    # One cancel scope per batch, not per piece: with a scope per 32 KiB
+                    # piece, handing pieces on unjoined measured no cheaper than the join.
+                    with anyio.move_on_after(limit) as scope:
+                        try:
+                            while held < batch:
+                                piece = await anext(chunks)
+                                pieces.append(piece)
+                                held += len(piece)
+                        except StopAsyncIteration:
+                            done = True
                     left -= anyio.current_time() - began
-                    position += len(chunk)
-                    start += len(chunk)
-                    yield chunk
+                    position += held
+                    start += held
+                    if pieces:
+                        yield pieces
+                    if scope.cancelled_caught:
+                        got = f"only {held} bytes" if held else "no data"
+                        raise TransientBackendError(
+                            f"{what}: {got} within {limit:.1f} s at byte {start - held} "
+                            "(a stalled connection?)"
+                        )
             finally:
                 await _aclose(chunks)
+
+
+async def resilient_read(
+    driver: Driver, key: str, *, offset: int, length: int | None, options: TransferOptions,
+    size: int | None = None,
+) -> AsyncGenerator[bytes, None]:
+    """`resilient_batches` (its retries and deadlines) as a stream of chunks: a piece of
+    at least 256 KiB as it is, smaller neighbours joined (on the loop, up to 1 MiB)."""
+    batches = resilient_batches(driver, key, offset=offset, length=length, options=options,
+                                size=size)
+    async with aclosing(batches):
+        async for pieces in batches:
+            if len(pieces) == 1:
+                yield pieces[0]
+                continue
+            small: list[bytes] = []
+            for piece in pieces:
+                if len(piece) < _WHOLE:
+                    small.append(piece)
+                    continue
+                if small:
+                    yield _joined(small)
+                    small = []
+                yield piece
+            if small:
+                yield _joined(small)
+
+
+def _joined(pieces: list[bytes]) -> bytes:
+    return pieces[0] if len(pieces) == 1 else b"".join(pieces)
 
 
 async def verified_stream(

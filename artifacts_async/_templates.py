@@ -94,9 +94,15 @@ _SEGMENT = r"(?!\.\.?(?:/|$))[^/\x00-\x1f\x7f-\x9f\ud800-\udfff]+"
 _SAFE_KEY = re.compile(f"{_SEGMENT}(?:/{_SEGMENT})*")
 
 
+#: Keys of at most this many characters that `is_safe_key` matches pass `validate_key`.
+SAFE_KEY_CHARS = MAX_KEY_BYTES // 4
+#: `validate_key`'s fast path (one regex match), for loops over many keys.
+is_safe_key = _SAFE_KEY.fullmatch
+
+
 def validate_key(key: str) -> str:
     """Return `key` if it is safe as an object key, else raise `KeyTemplateError`."""
-    if len(key) <= MAX_KEY_BYTES // 4 and _SAFE_KEY.fullmatch(key):
+    if len(key) <= SAFE_KEY_CHARS and _SAFE_KEY.fullmatch(key):
         return key  # the common case in one regex match
     return _checked_key(key)
 

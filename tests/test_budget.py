@@ -13,12 +13,6 @@ pytestmark = pytest.mark.anyio
 MiB = 1024 * 1024
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    """The library targets asyncio."""
-    return "asyncio"
-
-
 async def test_small_buffers_leave_no_pool_state() -> None:
     """Thousands of distinct small sizes keep no free lists (the pool stays O(1) per call)."""
     budget = TransferBudget(max_parts=4, max_bytes=16 * MiB)

@@ -318,3 +318,32 @@ def test_json_logs_for_a_pod(work: Path) -> None:
     assert stored["size"] > 3 * 1024 * 1024
     assert "key" not in stored
     assert "train/u1" not in result.stderr.decode()  # keys stay out of INFO logs
+
+
+def test_the_command_line_freezes_the_collector_after_start_up_and_after_the_report(
+        work: Path) -> None:
+    """The CLI is its own process: `gc.freeze()` once it has started (before the event
+    loop) and again at the early report, when the drivers exist; the save still works."""
+    script = textwrap.dedent("""
+        import gc, sys
+        from artifacts_async._cli import main
+        calls = []
+        freeze = gc.freeze
+        def recording():
+            calls.append("artifacts_async._drivers._local" in sys.modules)
+            freeze()
+        gc.freeze = recording
+        sys.argv = ["artifacts-async", "--json", "save", "model=out/model.bin",
+                    "--workflow-name", "train", "--workflow-uid", "u1"]
+        try:
+            main()
+        except SystemExit as exc:
+            code = exc.code
+        print(code, calls, gc.get_freeze_count() > 0, file=sys.stderr)
+    """)
+    result = subprocess.run([sys.executable, "-c", script], cwd=work, capture_output=True,
+                            env={**os.environ, "ARTIFACTS_ASYNC_CONFIG": str(work / "repos.toml")},
+                            timeout=60, check=True)
+    # Before the loop no driver exists; at the report the local driver's module is loaded.
+    assert result.stderr.decode().splitlines()[-1] == "0 [False, True] True"
+    assert out_json(result)["records"][0]["status"] == "stored"

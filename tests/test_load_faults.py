@@ -123,7 +123,7 @@ async def test_stalled_read_is_cancelled_and_continued(tmp_path: Path, memory_st
 async def test_trickling_range_misses_its_sized_deadline(tmp_path: Path,
                                                          memory_store_name: str) -> None:
     """A ranged read slower than min_throughput in all fails its attempt, though each chunk
-    comes well within request_timeout."""
+    comes well within request_timeout (the bytes it got are yielded first)."""
     (tmp_path / "f").write_bytes(os.urandom(10 * 256 * 1024))
 
     class Trickle(WrappedDriver):
@@ -141,7 +141,7 @@ async def test_trickling_range_misses_its_sized_deadline(tmp_path: Path,
         record = await save(arts, tmp_path / "f", aa.Archive.none())
     chunks = _reads.resilient_read(Trickle(driver), record.location.key, offset=0,
                                       length=record.size, options=options)
-    with pytest.raises(aa.TransientBackendError, match="no data within"):
+    with pytest.raises(aa.TransientBackendError, match=r"bytes within .* s at byte"):
         async for _ in chunks:
             pass
 

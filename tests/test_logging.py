@@ -120,3 +120,25 @@ def test_library_logs_reach_no_handler_unless_configured() -> None:
     """The package logger has a NullHandler, so an unconfigured app prints nothing."""
     handlers = logging.getLogger("artifacts_async").handlers
     assert any(isinstance(h, logging.NullHandler) for h in handlers)
+
+
+async def test_planned_lines_come_after_the_report(tmp_path: Path, memory_store_name: str,
+                                                   caplog: pytest.LogCaptureFixture) -> None:
+    """At INFO a save logs a line per planned artifact, but after `on_report`: 10,000 log
+    lines are not what the early report waits for."""
+    caplog.set_level(logging.INFO, logger="artifacts_async")
+    (tmp_path / "f").write_bytes(b"x")
+    config = aa.RepositoryConfig.from_dict(
+        {"repositories": {"m": {"driver": "memory", "name": memory_store_name}}})
+    at_report: list[int] = []
+
+    def on_report(details: aa.ReportDetails) -> None:
+        at_report.append(len(by_event(caplog.records).get("artifact.planned", [])))
+
+    async with aa.Artifacts(config) as artifacts:
+        await artifacts.save_outputs(
+            [aa.OutputArtifact(name=f"a{i}", path=tmp_path / "f", key=f"k/{i}",
+                               archive=aa.Archive.none()) for i in range(3)],
+            context=CTX, on_report=on_report)
+    assert at_report == [0]
+    assert len(by_event(caplog.records)["artifact.planned"]) == 3

@@ -42,14 +42,16 @@ def config(store: str) -> aa.RepositoryConfig:
 
 async def test_many_artifacts_are_planned_in_a_worker_thread(
         tmp_path: Path, memory_store_name: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Planning 200 artifacts runs in a worker thread; the records are the same."""
+    """Planning 200 artifacts runs in one worker thread, the directory check with it (a
+    second thread would contend for the GIL); the records are the same."""
     outputs = [aa.OutputArtifact(name=f"a{i}", path=tmp_path / f"missing{i}", optional=True,
                                  archive=aa.Archive.none()) for i in range(200)]
     calls = thread_calls(monkeypatch)
     reported: list[aa.ReportDetails] = []
     async with aa.Artifacts(config(memory_store_name)) as arts:
         result = await arts.save_outputs(outputs, context=CTX, on_report=reported.append)
-    assert "plan_outputs" in calls
+    assert "plan_marked" in calls
+    assert "directory_outputs" not in calls
     assert [r.name for r in reported[0].records] == [f"a{i}" for i in range(200)]
     assert all(r.status is aa.ArtifactStatus.SKIPPED for r in result.records)
 
@@ -179,3 +181,37 @@ async def test_a_small_load_is_written_in_one_thread_hop(
     assert (tmp_path / "in" / "s").stat().st_mode & 0o777 == 0o640
     assert (tmp_path / "in" / "l").read_bytes() == large
     assert sorted(p.name for p in (tmp_path / "in").iterdir()) == ["l", "s"]  # no staging left
+
+
+async def test_a_directory_save_creates_no_task_per_file(
+        tmp_path: Path, memory_store_name: str) -> None:
+    """A directory with archive none of 300 files, 4 in flight: its files are taken by the
+    workers in turn, as a save's artifacts are, not started as a task each."""
+    root = tmp_path / "tree"
+    root.mkdir()
+    for i in range(300):
+        (root / f"f{i}").write_bytes(b"x" * i)
+    loop = asyncio.get_running_loop()
+    created: list[int] = []
+    previous = loop.get_task_factory()
+
+    def counting(loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> Any:
+        created.append(1)
+        if previous is not None:
+            return previous(loop, coro, **kwargs)
+        return asyncio.Task(coro, loop=loop, **kwargs)
+
+    loop.set_task_factory(counting)
+    try:
+        async with aa.Artifacts(config(memory_store_name),
+                                options=aa.TransferOptions(max_artifacts_in_flight=4,
+                                                           resume=False),
+                                drivers={"m": MemoryDriver(name=memory_store_name)}) as arts:
+            result = await arts.save_outputs(
+                [aa.OutputArtifact(name="d", path=root, archive=aa.Archive.none())],
+                context=CTX)
+    finally:
+        loop.set_task_factory(previous)
+    result.raise_for_errors()
+    assert result.records[0].directory
+    assert len(created) < 30, len(created)

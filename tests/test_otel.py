@@ -180,3 +180,47 @@ def test_nothing_happens_without_opentelemetry(tmp_path: Path) -> None:
                             check=False)
     assert result.returncode == 0, result.stderr.decode()
     assert result.stdout == b"ok\n"
+
+
+def test_no_spans_are_made_until_an_sdk_is_set_up(tmp_path: Path) -> None:
+    """With the API installed but no SDK provider set, a save makes no span or metric (they
+    would all be no-ops, at tens of µs per request); one set afterwards is honoured."""
+    code = textwrap.dedent(f"""
+        import anyio
+        from opentelemetry import trace
+        from opentelemetry.sdk.trace import TracerProvider
+        import artifacts_async as aa
+        from artifacts_async import _otel, _telemetry
+
+        def refused(*args, **kwargs):
+            raise AssertionError("a span was made without an SDK")
+
+        real_tracer, _otel.tracer = _otel.tracer, refused
+        assert not _otel.configured()
+        assert _telemetry.Telemetry.get() is _telemetry._NOOP
+
+        async def save(name):
+            config = aa.RepositoryConfig.from_dict({{"repositories": {{"m": {{
+                "driver": "memory", "name": name}}}}}})
+            path = {str(tmp_path / "f.txt")!r}
+            open(path, "w").write("x")
+            async with aa.Artifacts(config, options=aa.TransferOptions(resume=False)) as a:
+                result = await a.save_outputs(
+                    [aa.OutputArtifact(name="f", path=path, archive=aa.Archive.none())],
+                    context=aa.Context(workflow_name="w", pod_name="p"))
+                assert result.ok
+
+        anyio.run(save, "bare")
+        trace.set_tracer_provider(TracerProvider())
+        assert _otel.configured()
+        assert isinstance(_telemetry.Telemetry.get(), _otel.OtelTelemetry)
+        made = []
+        _otel.tracer = lambda: made.append(1) or real_tracer()
+        anyio.run(save, "sdk")
+        assert made
+        print("ok")
+    """)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=60,
+                            check=False)
+    assert result.returncode == 0, result.stderr.decode()
+    assert result.stdout == b"ok\n"

@@ -119,6 +119,14 @@ def test_duplicates_refused() -> None:
     with pytest.raises(KeyTemplateError, match="both render key"):
         plan_outputs([OutputArtifact(name="a", path="x", key="k"),
                       OutputArtifact(name="b", path="y", key="k")], context=CTX, config=CONFIG)
+    # The default repository named two ways (None and its name) is one place; the same
+    # key in two repositories is no clash. The first clash in spec order is named.
+    with pytest.raises(KeyTemplateError, match="'b' and 'c' both render key 'k'"):
+        plan_outputs([OutputArtifact(name="a", path="x", key="k", repository="cold"),
+                      OutputArtifact(name="b", path="y", key="k"),
+                      OutputArtifact(name="c", path="z", key="k", repository="main"),
+                      OutputArtifact(name="d", path="w", key="k", repository="cold")],
+                     context=CTX, config=CONFIG)
 
 
 def test_unknown_repository() -> None:

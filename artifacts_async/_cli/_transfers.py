@@ -25,7 +25,7 @@ from ._inputs import (
     read_records,
     write_json_atomically,
 )
-from ._main import ExitCode, State, cli, pass_state
+from ._main import ExitCode, State, cli, freeze_collector, pass_state
 from ._progress import display_for, human
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -120,6 +120,7 @@ def save(state: State, /, *, artifacts: tuple[str, ...], specs_file: str | None,
             raise click.UsageError("nothing to save: give NAME=PATH arguments or --specs")
 
         def on_report(details: ReportDetails) -> None:
+            freeze_collector()  # the drivers exist now, and the records live to the end
             if report_file is not None:
                 write_json_atomically(report_file, records_json(list(details.records),
                                                                 "planned"))

@@ -41,6 +41,7 @@ from .._exceptions import (
     IntegrityError,
     PermissionDeniedError,
 )
+from .._filewrite import write_at
 from ..abc import (
     DeleteOutcome,
     DriverLimits,
@@ -66,14 +67,6 @@ def default_threads() -> int:
     """The local driver's default number of worker threads copying bytes: the cores, at
     least 2."""
     return max(2, os.cpu_count() or 2)
-
-
-def _write_all(fd: int, data: bytes | bytearray, offset: int) -> None:
-    """Write all of `data` at `offset` of `fd` (a short write is continued)."""
-    view = memoryview(data)
-    written = 0
-    while written < len(view):
-        written += os.pwrite(fd, view[written:], offset + written)
 
 
 def _translate(exc: OSError, what: str) -> BackendError:
@@ -164,7 +157,7 @@ class LocalDriver:
                 tmp.parent.mkdir(parents=True, exist_ok=True)
                 fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
                 try:
-                    _write_all(fd, data, 0)
+                    write_at(fd, data, 0)
                 finally:
                     os.close(fd)
                 self._sidecars.write(key, tmp, metadata)
@@ -232,7 +225,7 @@ class LocalDriver:
             directory = self._check_upload(key, upload_id)
             fd = os.open(directory / "data", os.O_WRONLY)
             try:
-                _write_all(fd, data, offset)
+                write_at(fd, data, offset)
             finally:
                 os.close(fd)
             # The marker is written after the bytes: list_parts never reports a part

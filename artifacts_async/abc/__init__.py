@@ -1,14 +1,14 @@
 """Interfaces that drivers and embedders implement, and what a driver author needs.
 
 A driver implements `Driver` with the value types below; `crc32c`, `crc32c_combine`,
-`part_checksums`, `verify_part`, `resolve_range` and `limits_from_settings` are the
-helpers the core's own drivers use; `SettingsReader`, `translated_errors` and
-`SecretRedactor` read settings, translate SDK errors and keep secrets out of SDK logs
-the same way in every cloud driver; `LazyClient` creates a driver's SDK client on first
-use and closes it with the driver, and `BufferPayload` sends the engine's buffer as an
-aiohttp request body without a copy (it needs aiohttp, which the core does not depend
-on: it is imported the first time the name is used). `docs/drivers.md` walks through
-writing one.
+`part_checksums`, `verify_part`, `resolve_range`, `limits_from_settings` and
+`received_pieces` are the helpers the core's own drivers use; `SettingsReader`,
+`translated_errors` and `SecretRedactor` read settings, translate SDK errors and keep
+secrets out of SDK logs the same way in every cloud driver; `LazyClient` creates a
+driver's SDK client on first use and closes it with the driver, and `BufferPayload`
+sends the engine's buffer as an aiohttp request body without a copy (it needs aiohttp,
+which the core does not depend on: it is imported the first time the name is used).
+`docs/drivers.md` walks through writing one.
 """
 
 import typing
@@ -34,6 +34,7 @@ from ._helpers import (
     verify_part,
 )
 from ._lazy import LazyClient
+from ._pieces import ReceivedStream, received_pieces
 from ._redact import SecretRedactor
 from ._settings import SettingsReader
 
@@ -50,6 +51,7 @@ __all__ = [
     "ObjectInfo",
     "PartChecksums",
     "PendingUpload",
+    "ReceivedStream",
     "SecretRedactor",
     "SettingsReader",
     "UploadedPart",
@@ -58,6 +60,7 @@ __all__ = [
     "http_range",
     "limits_from_settings",
     "part_checksums",
+    "received_pieces",
     "resolve_range",
     "translated_errors",
     "verify_part",

@@ -43,6 +43,7 @@ from artifacts_async.abc import (
     PendingUpload,
     UploadedPart,
     http_range,
+    received_pieces,
 )
 
 from ._batch import MAX_CALLS
@@ -51,7 +52,6 @@ from ._compose import compose_all
 from ._errors import from_status, map_errors
 from ._layout import Layout, compose_plan
 from ._objects import delete_names, list_objects, pending_uploads
-from ._pieces import coalesced
 from ._resources import crc_hex, object_info
 from ._settings import GCSSettings
 from ._writes import declared_crc, insert, mismatch
@@ -64,7 +64,6 @@ KiB = 1024
 MiB = 1024 * KiB
 GiB = 1024 * MiB
 TiB = 1024 * GiB
-_CHUNK = MiB
 # Items per page of a listing (GCS's maximum); tests lower it to exercise paging.
 _PAGE_SIZE = 1000
 # The longest a shielded cleanup (deleting a damaged object) may take.
@@ -303,8 +302,7 @@ class GCSDriver:
         self, key: str, *, offset: int = 0, length: int | None = None
     ) -> AsyncGenerator[bytes, None]:
         """Stream the object (`alt=media`), ranged when asked, in the pieces aiohttp
-        received (small ones joined up to 256 KiB; see `_pieces.py`): no copy of the
-        bytes on the event loop when the pieces are large, as they usually are.
+        received (`received_pieces`): never joined here, the core batches them.
 
         An offset at or past the end yields nothing (GCS answers 416).
         """
@@ -323,9 +321,10 @@ class GCSDriver:
                 if exc.status == 416:
                     return
                 raise
-            async with stream as response:
-                async for chunk in coalesced(response.content.read, most=_CHUNK):
-                    yield chunk
+            async with stream as response, \
+                    contextlib.aclosing(received_pieces(response.content)) as received:
+                async for piece in received:
+                    yield piece
 
     # -- deletes and listings ------------------------------------------------------------
 

@@ -38,12 +38,13 @@ from artifacts_async.abc import (
     PendingUpload,
     UploadedPart,
     http_range,
+    received_pieces,
 )
 
 from ._client import ensure_bucket, open_client
 from ._errors import error_code, map_errors
 from ._fastpath import FastPath, WrongRegionError
-from ._objects import chunks, delete_error, delete_outcomes, list_objects
+from ._objects import delete_error, delete_outcomes, list_objects
 from ._responses import etag_of, full_crc32c, metadata_from_s3, metadata_to_s3
 from ._settings import ChecksumMode, S3Settings
 from ._uploads import completed_parts, completion_info, list_parts, list_uploads, uploaded_part
@@ -64,7 +65,6 @@ logger = logging.getLogger("artifacts_async_s3")
 
 MiB = 1024 * 1024
 GiB = 1024 * MiB
-_CHUNK = MiB
 # Items per page of S3's listings (their maximum); tests lower it to exercise paging.
 _PAGE_SIZE = 1000
 
@@ -244,8 +244,10 @@ class S3Driver:
     ) -> ObjectInfo:
         """CompleteMultipartUpload with each part's ETag and CRC32C.
 
-        When S3's answer carries the full-object CRC32C, that is what is returned (with the
-        parts' total size); otherwise size and checksums come from a HeadObject.
+        When S3's answer is enough for the engine's check (a full-object CRC32C, or a
+        multipart ETag the engine checks against the parts' MD5s; `completion_info`), that
+        is what is returned, with the parts' total size; otherwise size and checksums come
+        from a HeadObject, unless `head_after_complete` is false.
         An upload that is gone raises `ArtifactNotFoundError` (the engine then checks
         whether an earlier attempt completed it).
         """
@@ -257,7 +259,9 @@ class S3Driver:
                 Bucket=self.settings.bucket, Key=self._prefix + key, UploadId=upload_id,
                 MultipartUpload={"Parts": completed},
             )
-        known = completion_info(key, response, parts)
+        known = completion_info(key, response, parts,
+                                etag_checked=self._limits.s3_multipart_etag,
+                                trust_parts=not self.settings.head_after_complete)
         if known is not None:
             return known
         info = await self.stat(key)
@@ -312,7 +316,8 @@ class S3Driver:
     async def read(
         self, key: str, *, offset: int = 0, length: int | None = None
     ) -> AsyncGenerator[bytes, None]:
-        """GetObject, streamed in chunks of about 1 MiB, ranged when asked.
+        """GetObject, streamed in the pieces aiohttp received (the core batches them),
+        ranged when asked.
 
         An offset at or past the end yields nothing (S3 answers 416 InvalidRange).
         """
@@ -332,9 +337,15 @@ class S3Driver:
                 if error_code(exc) == "InvalidRange":
                     return
                 raise
-            async with contextlib.aclosing(chunks(response["Body"], _CHUNK)) as pieces:
-                async for piece in pieces:
-                    yield piece
+            streamed = response["Body"]
+            try:
+                # The pieces aiohttp received, never joined here (the core batches them).
+                async with contextlib.aclosing(
+                        received_pieces(streamed.raw_stream.content)) as received:
+                    async for piece in received:
+                        yield piece
+            finally:
+                streamed.close()
 
     async def delete(self, keys: Sequence[str]) -> Sequence[DeleteOutcome]:
         """DeleteObjects of the keys (the core sends at most 1000), one outcome per key.

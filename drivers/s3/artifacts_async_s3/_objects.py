@@ -1,5 +1,5 @@
-"""Reading, listing and deleting objects: the streamed body of a GetObject, the pages of
-ListObjectsV2, and the outcomes of a DeleteObjects.
+"""Listing and deleting objects: the pages of ListObjectsV2 and the outcomes of a
+DeleteObjects.
 
 The driver (`_driver`) sends the requests inside its error mapping; this module only
 reads their answers.
@@ -16,31 +16,9 @@ from artifacts_async.abc import DeleteOutcome, ObjectInfo
 from ._errors import from_code
 
 if TYPE_CHECKING:
-    from aiobotocore.response import StreamingBody
     from types_aiobotocore_s3 import S3Client
 
-__all__ = ["chunks", "delete_error", "delete_outcomes", "list_objects"]
-
-
-async def chunks(body: StreamingBody, size: int) -> AsyncGenerator[bytes, None]:
-    """The bytes of a GetObject body in chunks of about `size` bytes; the body is closed
-    when the generator is, read to its end or not."""
-    try:
-        pending: list[bytes] = []
-        held = 0
-        while True:
-            piece = await body.read(size)
-            if not piece:
-                break
-            pending.append(piece)
-            held += len(piece)
-            if held >= size:
-                yield pending[0] if len(pending) == 1 else b"".join(pending)
-                pending, held = [], 0
-        if pending:
-            yield b"".join(pending)
-    finally:
-        body.close()
+__all__ = ["delete_error", "delete_outcomes", "list_objects"]
 
 
 async def list_objects(

@@ -65,6 +65,7 @@ class S3Settings:
     checksum: ChecksumMode = ChecksumMode.CRC32C
     content_md5: bool = False
     verify_etag: bool = True
+    head_after_complete: bool = True
     role_arn: str | None = None
     fast_path: bool = True
     credentials: Credentials = attrs.field(factory=Credentials, repr=False)
@@ -101,6 +102,13 @@ class S3Settings:
           nothing); true, and required, with `checksum = "md5"`.
         - `verify_etag`: whether S3's ETag may be checked as the MD5 of what was sent
           (default true; always off with `aws:kms`, whose ETags are not MD5 digests).
+        - `head_after_complete`: when CompleteMultipartUpload's answer carries neither a
+          full-object CRC32C nor an ETag the engine can check (with `content_md5`), ask
+          HeadObject for the assembled object's size and checksums (default true).
+          False is a weakening, for servers that answer with neither and hash the whole
+          object on HEAD (`rclone serve s3`): the object is then taken to be the parts
+          the server acknowledged, and the end-to-end check of the assembled object is
+          skipped.
         - `role_arn`: an IAM role to assume (through STS at `endpoint`, or AWS's STS).
         - `fast_path`: send PutObject and UploadPart through the driver's own SigV4
           request path instead of aiobotocore's (default true); the driver falls back to
@@ -161,6 +169,7 @@ class S3Settings:
             checksum=checksum_mode,
             content_md5=content_md5,
             verify_etag=read.flag("verify_etag", default=True),
+            head_after_complete=read.flag("head_after_complete", default=True),
             role_arn=read.string("role_arn"),
             fast_path=read.flag("fast_path", default=True),
             credentials=_credentials(read),

@@ -8,6 +8,7 @@ builds and reads them.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -20,7 +21,8 @@ if TYPE_CHECKING:
     from types_aiobotocore_s3 import S3Client
     from types_aiobotocore_s3.type_defs import CompletedPartTypeDef
 
-__all__ = ["completed_parts", "completion_info", "list_parts", "list_uploads", "uploaded_part"]
+__all__ = ["completed_parts", "completion_info", "list_parts", "list_uploads", "multipart_etag",
+           "uploaded_part"]
 
 
 def uploaded_part(
@@ -60,19 +62,41 @@ def completed_parts(
 
 
 def completion_info(
-    key: str, response: Mapping[str, Any], parts: Sequence[UploadedPart]
+    key: str, response: Mapping[str, Any], parts: Sequence[UploadedPart], *,
+    etag_checked: bool = False, trust_parts: bool = False,
 ) -> ObjectInfo | None:
-    """What a CompleteMultipartUpload answer tells of the object, if that is enough.
+    """What a CompleteMultipartUpload answer tells of the object, if that is enough;
+    None when a HeadObject must tell the rest.
 
-    When it carries S3's full-object CRC32C of the assembled object (which the engine
-    compares with its own), no HeadObject round trip is needed (some S3-compatible
-    servers hash the whole object to answer one); the size is that of the parts listed.
+    Enough is one of:
+
+    - S3's full-object CRC32C of the assembled object (the engine compares it with its
+      own);
+    - with `etag_checked` (the engine checks a multipart ETag against the MD5s of the
+      parts it sent: `limits.s3_multipart_etag`), the multipart ETag of exactly these
+      parts (the MD5 of their MD5 ETags, "-N"): it names the bytes of every part, in
+      order, which is more than the size a HeadObject adds on servers without a
+      full-object CRC32C (which may hash the whole object to answer a HEAD);
+    - `trust_parts` (the driver's opt-in `head_after_complete = false`): nothing more.
+
+    The size is that of the parts listed.
     """
     reported = full_crc32c(response)
-    if not reported:
+    etag = etag_of(response)
+    if reported or trust_parts or \
+            (etag_checked and etag is not None and etag == multipart_etag(parts)):
+        return ObjectInfo(key=key, size=sum(p.size for p in parts), etag=etag,
+                          checksums=reported)
+    return None
+
+
+def multipart_etag(parts: Sequence[UploadedPart]) -> str | None:
+    """S3's ETag of the object assembled from `parts`: the MD5 of their MD5 ETags, then
+    "-" and their count; None when a part's ETag is not an MD5."""
+    if not all(p.etag and MD5_HEX.fullmatch(p.etag) for p in parts):
         return None
-    return ObjectInfo(key=key, size=sum(p.size for p in parts), etag=etag_of(response),
-                      checksums=reported)
+    digests = b"".join(bytes.fromhex(p.etag or "") for p in parts)
+    return f"{hashlib.md5(digests).hexdigest()}-{len(parts)}"
 
 
 async def list_parts(

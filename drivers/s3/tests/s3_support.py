@@ -4,10 +4,12 @@ not imported)."""
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 
 import crc32c
 from artifacts_async_s3 import S3Driver
 
+import artifacts_async as aa
 from artifacts_async.abc import PartChecksums
 
 MiB = 1024 * 1024
@@ -15,6 +17,22 @@ MiB = 1024 * 1024
 # Fake keys: moto accepts any. They are what the redaction tests look for in logs.
 ACCESS_KEY = "AKIATESTACCESSKEY0001"
 SECRET_KEY = "test-secret-key-0f9e8d7c6b5a"
+# The bucket the `rclone` fixture's server holds (a directory of its tree).
+RCLONE_BUCKET = "signed"
+
+
+def s3_config(endpoint: str, bucket: str, **extra: Any) -> aa.RepositoryConfig:
+    """A configuration whose default repository is the bucket, with the keys the tests put
+    in the env (`TEST_S3_ACCESS_KEY`, `TEST_S3_SECRET_KEY`) and the settings `extra`."""
+    return aa.RepositoryConfig.from_dict({
+        "default": "s3",
+        "repositories": {"s3": {
+            "driver": "s3", "bucket": bucket, "endpoint": endpoint, "region": "us-east-1",
+            "credentials": {"access_key_env": "TEST_S3_ACCESS_KEY",
+                            "secret_key_env": "TEST_S3_SECRET_KEY"},
+            **extra,
+        }},
+    })
 
 
 def checks(data: bytes) -> PartChecksums:

@@ -15,7 +15,7 @@ from typing import Any, Self
 import anyio
 import pytest
 from artifacts_async_s3 import S3Driver
-from artifacts_async_s3._uploads import completion_info
+from s3_support import s3_config
 
 import artifacts_async as aa
 from artifacts_async.abc import (
@@ -32,16 +32,6 @@ pytestmark = pytest.mark.anyio
 MiB = 1024 * 1024
 CONTEXT = aa.Context(workflow_name="wf", workflow_uid="uid-1", pod_name="pod-1")
 
-
-def _config(endpoint: str, bucket: str) -> aa.RepositoryConfig:
-    return aa.RepositoryConfig.from_dict({
-        "default": "s3",
-        "repositories": {"s3": {
-            "driver": "s3", "bucket": bucket, "endpoint": endpoint, "region": "us-east-1",
-            "credentials": {"access_key_env": "TEST_S3_ACCESS_KEY",
-                            "secret_key_env": "TEST_S3_SECRET_KEY"},
-        }},
-    })
 
 
 def _random_file(path: Path, size: int, seed: int = 0) -> bytes:
@@ -68,7 +58,7 @@ async def test_save_and_load_multipart_file_and_directory(
     (src / "tree" / "sub" / "b.txt").write_text("beta")
     events: list[aa.ProgressEvent] = []
     options = aa.TransferOptions(part_size=5 * MiB, state_dir=tmp_path / "state")
-    async with aa.Artifacts(_config(moto_endpoint, bucket), options=options) as artifacts:
+    async with aa.Artifacts(s3_config(moto_endpoint, bucket), options=options) as artifacts:
         result = await artifacts.save_outputs(
             [
                 aa.OutputArtifact(name="model", path=src / "model.bin", archive=aa.Archive.none()),
@@ -184,7 +174,7 @@ async def test_engine_catches_a_part_damaged_after_checksumming(
     options = aa.TransferOptions(part_size=5 * MiB, state_dir=tmp_path / "state")
     try:
         async with aa.Artifacts(
-            _config(settings["endpoint"], bucket), options=options, drivers={"s3": corrupting}
+            s3_config(settings["endpoint"], bucket), options=options, drivers={"s3": corrupting}
         ) as artifacts:
             result = await artifacts.save_outputs(
                 [aa.OutputArtifact(name="model", path=tmp_path / "model.bin",
@@ -271,45 +261,3 @@ async def test_resume_after_the_process_was_killed(
         assert sent == [3, 4]  # parts 1 and 2 were confirmed before the kill
         downloaded = b"".join([c async for c in artifacts.open_stream(result.records[0])])
     assert hashlib.sha256(downloaded).digest() == hashlib.sha256(content).digest()
-
-
-
-def test_completion_with_a_full_object_crc32c_needs_no_head_object() -> None:
-    """S3's completion answer with a FULL_OBJECT CRC32C is enough; moto's (none) is not."""
-    parts = [UploadedPart(number=1, size=5 * MiB, etag="a"),
-             UploadedPart(number=2, size=7, etag="b")]
-    aws = {"ETag": '"abc-2"', "ChecksumCRC32C": "AAAAAQ==", "ChecksumType": "FULL_OBJECT"}
-    info = completion_info("k", aws, parts)
-    assert info is not None
-    assert (info.size, info.checksums, info.etag) == (5 * MiB + 7, {"crc32c": "00000001"},
-                                                      "abc-2")
-    composite = {**aws, "ChecksumCRC32C": "AAAAAQ==-2", "ChecksumType": "COMPOSITE"}
-    assert completion_info("k", composite, parts) is None
-    assert completion_info("k", {"ETag": '"abc-2"'}, parts) is None
-
-
-async def test_completion_without_a_crc32c_is_checked_with_head_object(
-    settings: dict[str, Any], tmp_path: Path,
-) -> None:
-    """moto's completion answer has no CRC32C: one HeadObject supplies size and CRC32C."""
-    content = _random_file(tmp_path / "big.bin", 11 * MiB, seed=5)
-    driver = S3Driver.from_settings(settings)
-    sent: list[str] = []
-
-    def record(event_name: str = "", **_: Any) -> None:
-        sent.append(event_name.rsplit(".", 1)[-1])
-
-    client = await driver._s3()
-    client.meta.events.register("before-send.s3", record)
-    options = aa.TransferOptions(part_size=5 * MiB, state_dir=tmp_path / "state")
-    try:
-        async with aa.Artifacts(_config(settings["endpoint"], settings["bucket"]),
-                                options=options, drivers={"s3": driver}) as artifacts:
-            result = await artifacts.save_outputs(
-                [aa.OutputArtifact(name="big", path=tmp_path / "big.bin",
-                                   archive=aa.Archive.none())], context=CONTEXT)
-            result.raise_for_errors()
-    finally:
-        await driver.aclose()
-    assert sent[-2:] == ["CompleteMultipartUpload", "HeadObject"]
-    assert result.records[0].size == len(content)

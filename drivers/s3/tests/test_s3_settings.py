@@ -176,3 +176,12 @@ s3:
     assert driver.settings.path_style is True
     assert driver.settings.role_arn == "arn:aws:iam::123456789012:role/argo"
     assert set(driver.settings.credentials.refs) == {"access_key", "secret_key"}
+
+
+def test_head_after_complete_is_on_unless_turned_off() -> None:
+    """HeadObject after an unverifiable completion is the default; false turns it off."""
+    assert S3Driver.from_settings({"bucket": "b"}).settings.head_after_complete is True
+    off = S3Driver.from_settings({"bucket": "b", "head_after_complete": False})
+    assert off.settings.head_after_complete is False
+    with pytest.raises(aa.ConfigurationError, match="head_after_complete"):
+        S3Driver.from_settings({"bucket": "b", "head_after_complete": "sometimes"})
