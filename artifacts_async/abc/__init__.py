@@ -2,7 +2,8 @@
 
 A driver implements `Driver` with the value types below; `crc32c`, `crc32c_combine`,
 `part_checksums`, `verify_part`, `resolve_range`, `limits_from_settings` and
-`received_pieces` are the helpers the core's own drivers use; `SettingsReader`,
+`received_pieces` are the helpers the core's own drivers use; `header_value` and
+`from_header_value` carry user metadata in HTTP headers (RFC 2047 where needed); `SettingsReader`,
 `translated_errors` and `SecretRedactor` read settings, translate SDK errors and keep
 secrets out of SDK logs the same way in every cloud driver; `LazyClient` creates a
 driver's SDK client on first use and closes it with the driver, and `BufferPayload`
@@ -34,6 +35,7 @@ from ._helpers import (
     verify_part,
 )
 from ._lazy import LazyClient
+from ._metadata import from_header_value, header_value
 from ._pieces import ReceivedStream, received_pieces
 from ._redact import SecretRedactor
 from ._settings import SettingsReader
@@ -57,6 +59,8 @@ __all__ = [
     "UploadedPart",
     "crc32c",
     "crc32c_combine",
+    "from_header_value",
+    "header_value",
     "http_range",
     "limits_from_settings",
     "part_checksums",

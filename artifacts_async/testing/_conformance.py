@@ -60,8 +60,10 @@ async def upload(driver: Driver, key: str, data: bytes, *, size: int,
     await driver.complete_upload(key, upload_id, parts)
 
 
-#: Metadata as the core writes it, with a value outside ASCII (artifact names may be).
-METADATA = {"artifact": "modèle ☃", "archive": "tgz", "mode": "640"}
+#: Metadata as the core writes it, with a value outside ASCII (artifact names may be), one
+#: with spaces at its ends (an HTTP header would trim them) and one that looks encoded.
+METADATA = {"artifact": "modèle ☃", "archive": "tgz", "mode": "640",
+            "note": " padded ", "word": "=?UTF-8?B?eA==?="}
 
 #: The object `test_read_is_lazy` reads, and the most a read may allocate before the
 #: caller has taken a few chunks (a driver that buffers the whole object exceeds it).

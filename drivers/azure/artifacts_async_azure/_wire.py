@@ -27,6 +27,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 
 from artifacts_async import ConfigurationError
+from artifacts_async.abc import from_header_value, header_value
 
 __all__ = [
     "ABORTED",
@@ -117,11 +118,8 @@ def parse_block_id(raw: str) -> BlockName | None:
 
 
 # Metadata travels in `x-ms-meta-<name>` headers: names must be C# identifiers and values
-# ASCII. Values outside printable ASCII (an artifact called "modèle") are RFC 2047-encoded,
-# as S3 does; a value that merely looks encoded is encoded too, so decoding is exact.
+# ASCII: values a header cannot carry unchanged are RFC 2047-encoded (`abc.header_value`).
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_PRINTABLE = re.compile(r"[ -~]*")
-_ENCODED = re.compile(r"=\?UTF-8\?B\?([A-Za-z0-9+/=]*)\?=", re.IGNORECASE)
 
 
 def metadata_to_azure(metadata: Mapping[str, str]) -> dict[str, str]:
@@ -137,25 +135,10 @@ def metadata_to_azure(metadata: Mapping[str, str]) -> dict[str, str]:
                 f"azure driver: metadata name {name!r} must be a C# identifier "
                 "(letters, digits, underscores; not starting with a digit)"
             )
-        if _PRINTABLE.fullmatch(value) and not _ENCODED.fullmatch(value) and \
-                value == value.strip():
-            encoded[name] = value
-        else:
-            # Leading or trailing spaces would be trimmed as header whitespace: encoded too.
-            encoded[name] = f"=?UTF-8?B?{base64.b64encode(value.encode()).decode('ascii')}?="
+        encoded[name] = header_value(value)
     return encoded
 
 
 def metadata_from_azure(metadata: Mapping[str, str]) -> dict[str, str]:
     """The inverse of `metadata_to_azure`."""
-    return {name: _decoded(value) for name, value in metadata.items()}
-
-
-def _decoded(value: str) -> str:
-    match = _ENCODED.fullmatch(value)
-    if match is None:
-        return value
-    try:
-        return base64.b64decode(match.group(1), validate=True).decode()
-    except (binascii.Error, UnicodeDecodeError):
-        return value  # not ours: keep it as the service gave it
+    return {name: from_header_value(value) for name, value in metadata.items()}

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import base64
-import binascii
 import re
 from collections.abc import Mapping
 from typing import Any
 
 from artifacts_async import ConfigurationError
+from artifacts_async.abc import from_header_value, header_value
 
 __all__ = [
     "MD5_HEX",
@@ -62,39 +62,22 @@ def full_crc32c(response: Mapping[str, Any]) -> dict[str, str]:
     return {"crc32c": raw.hex()} if len(raw) == 4 else {}
 
 
-_PRINTABLE = re.compile(r"[ -~]*")
-_ENCODED = re.compile(r"=\?UTF-8\?B\?([A-Za-z0-9+/=]*)\?=", re.IGNORECASE)
+_NAME = re.compile(r"[ -~]+")
 
 
 def metadata_to_s3(metadata: Mapping[str, str]) -> dict[str, str]:
-    """User metadata as S3 takes it: values outside printable ASCII RFC 2047-encoded.
-
-    S3 metadata travels in HTTP headers, which are ASCII (an artifact may be called
-    "modèle"); S3 itself answers non-ASCII metadata in this encoded form.
-    """
+    """User metadata as S3 takes it: names printable ASCII (else `ConfigurationError`),
+    values a header cannot carry unchanged RFC 2047-encoded (`abc.header_value`)."""
     encoded = {}
     for name, value in metadata.items():
-        if not _PRINTABLE.fullmatch(name) or not name:
+        if not _NAME.fullmatch(name):
             raise ConfigurationError(
                 f"s3 driver: metadata name {name!r} must be printable ASCII"
             )
-        if _PRINTABLE.fullmatch(value) and not _ENCODED.fullmatch(value):
-            encoded[name] = value
-        else:
-            encoded[name] = f"=?UTF-8?B?{b64(value.encode())}?="
+        encoded[name] = header_value(value)
     return encoded
 
 
 def metadata_from_s3(metadata: Mapping[str, str]) -> dict[str, str]:
     """The inverse of `metadata_to_s3`."""
-    return {name: _decoded(value) for name, value in metadata.items()}
-
-
-def _decoded(value: str) -> str:
-    match = _ENCODED.fullmatch(value)
-    if match is None:
-        return value
-    try:
-        return base64.b64decode(match.group(1), validate=True).decode()
-    except (binascii.Error, UnicodeDecodeError):
-        return value  # not ours: keep it as S3 gave it
+    return {name: from_header_value(value) for name, value in metadata.items()}
