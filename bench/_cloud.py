@@ -6,17 +6,14 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from ._child_cloud import AZURE_KEY_ENV
-from ._runner import Case, Runner, has_module, table
+from ._runner import Runner, has_module
 from ._servers import AZURE_KEY, Azurite, FakeGCS
-from ._suites import JobFactory, MiB, _ours, _peer, _random_file, _sha256
+from ._suites import JobFactory, MiB, Variant, _ours, one_file
 
-# A row besides the plain ones: the job of the case in, its job factory out.
-Variant = Callable[[dict[str, Any]], JobFactory]
 GCS_PEERS = ["gcsfs", "obstore"]
 AZURE_PEERS = ["adlfs", "obstore"]
 
@@ -42,54 +39,25 @@ def _one_file(args: argparse.Namespace, work: Path, server: FakeGCS | Azurite, *
               up_extra: list[tuple[str, Variant]], down_extra: list[tuple[str, Variant]],
               peers: list[str], put_peers: list[str],
               cannot_put: dict[str, str] | None = None) -> tuple[list[str], Runner]:
-    """Upload then download one file with every client, alternating, `args.rounds` times."""
-    runner = Runner(server)
-    source = work / "source.bin"
-    _random_file(source, args.size_mib * MiB)
-    source_sha = _sha256(source)
-    base = {"server": server.describe(), "part": args.part_mib * MiB,
-            "concurrency": args.concurrency, "source": str(source)}
-    note = (f"{args.size_mib} MiB, part {args.part_mib} MiB, {args.concurrency} in flight, "
-            f"against {server.name} (in memory) on this machine")
-    up = Case(f"Upload of one {args.size_mib} MiB file", note)
-    up.missing.update(cannot_put or {})
-    put = {**base, "op": "put_file", "key": "bench/up.bin"}
-    clients = [("artifacts_async", _ours(put, work))]
-    clients += [(label, make(put)) for label, make in up_extra]
-    clients += [(peer, _peer(peer, put)) for peer in put_peers]
+    """`one_file` against an emulator; the download loads the stored record (with its
+    CRC32C), as `load_inputs` does."""
 
-    def check_put(label: str, job: dict[str, Any]) -> None:
-        size = server.size(job["key"])
-        if size != args.size_mib * MiB:
-            raise RuntimeError(f"{label} stored {size} bytes")
+    def record(source: Path) -> dict[str, Any]:
+        return {"record": {
+            "name": "blob",
+            "location": {"repository": "store", "driver": server.describe()["kind"],
+                         "key": "bench/down.bin", "url": ""},
+            "archive": {"kind": "none", "compression_level": 0},
+            "gc": "never", "status": "stored", "size": args.size_mib * MiB,
+            "checksum": f"crc32c:{_crc32c_hex(source)}",
+        }}
 
-    runner.rounds(up, args.rounds, clients, check=check_put)
-    server.fresh_bucket()
-    runner.child({**put, "client": "artifacts_async", "key": "bench/down.bin",
-                  "state": str(work / "state-seed")})
-    record = {
-        "name": "blob",
-        "location": {"repository": "store", "driver": server.describe()["kind"],
-                     "key": "bench/down.bin", "url": ""},
-        "archive": {"kind": "none", "compression_level": 0},
-        "gc": "never", "status": "stored", "size": args.size_mib * MiB,
-        "checksum": f"crc32c:{_crc32c_hex(source)}",
-    }
-    down = Case(f"Download of one {args.size_mib} MiB object to a file", note)
-    get = {**base, "op": "get_file", "key": "bench/down.bin", "dest": str(work / "dest.bin"),
-           "record": record}
-    clients = [("artifacts_async (load_inputs: parallel ranges)", _ours(get, work))]
-    clients += [(label, make(get)) for label, make in down_extra]
-    clients += [(peer, _peer(peer, get)) for peer in peers]
-
-    def check_get(label: str, job: dict[str, Any]) -> None:
-        dest = Path(job["dest"])
-        if _sha256(dest) != source_sha:
-            raise RuntimeError(f"{label} downloaded other bytes")
-        dest.unlink()
-
-    runner.rounds(down, args.rounds, clients, check=check_get)
-    return [*table(up), "", *table(down)], runner
+    return one_file(
+        args, work, server, where=f"against {server.name} (in memory) on this machine",
+        stored_size=server.size, up_extra=up_extra, put_peers=put_peers,
+        down_extra=down_extra, get_peers=peers,
+        ours_get="artifacts_async (load_inputs: parallel ranges)", get_fields=record,
+        cannot_put=cannot_put)
 
 
 def gcs(args: argparse.Namespace, work: Path) -> tuple[list[str], Runner]:

@@ -75,6 +75,10 @@ class Rclone(S3Server):
             health_url="http://127.0.0.1:{port}/", log=work / "rclone.log",
         )
 
+    def size(self, key: str) -> int:
+        """The stored object's size (rclone keeps each object as a file)."""
+        return (self.root / BUCKET / key).stat().st_size
+
     def fresh_bucket(self) -> None:
         shutil.rmtree(self.root / BUCKET)
         (self.root / BUCKET).mkdir()

@@ -92,56 +92,87 @@ def _server_note(server: S3Server) -> str:
     return "against moto in server mode"
 
 
+# A row besides the plain ones: the job of the case in, its job factory out.
+Variant = Callable[[dict[str, Any]], JobFactory]
+
+
+def one_file(args: argparse.Namespace, work: Path, server: Any, *, where: str,
+             stored_size: Callable[[str], int] | None,
+             up_extra: list[tuple[str, Variant]], put_peers: list[str],
+             down_extra: list[tuple[str, Variant]], get_peers: list[str],
+             ours_get: str = "artifacts_async",
+             get_fields: Callable[[Path], dict[str, Any]] | None = None,
+             cannot_put: dict[str, str] | None = None) -> tuple[list[str], Runner]:
+    """Upload then download one file of `args.size_mib` MiB with every client, alternating,
+    `args.rounds` times, against `server` (started by the caller, who closes it).
+
+    `where` ends the cases' note; `stored_size(key)` (when the server can tell) checks
+    each upload's size; `ours_get` labels this library's download row; `get_fields(source)`
+    adds fields to the download job (e.g. the stored record).
+    """
+    runner = Runner(server)
+    source = work / "source.bin"
+    _random_file(source, args.size_mib * MiB)
+    source_sha = _sha256(source)
+    base = {"server": server.describe(), "part": args.part_mib * MiB,
+            "concurrency": args.concurrency, "source": str(source)}
+    note = (f"{args.size_mib} MiB, part {args.part_mib} MiB, {args.concurrency} in flight, "
+            f"{where}")
+    up = Case(f"Upload of one {args.size_mib} MiB file", note)
+    up.missing.update(cannot_put or {})
+    put = {**base, "op": "put_file", "key": "bench/up.bin"}
+    clients = [("artifacts_async", _ours(put, work))]
+    clients += [(label, make(put)) for label, make in up_extra]
+    clients += [(peer, _peer(peer, put)) for peer in put_peers]
+
+    def check_put(label: str, job: dict[str, Any]) -> None:
+        size = stored_size(job["key"]) if stored_size is not None else args.size_mib * MiB
+        if size != args.size_mib * MiB:
+            raise RuntimeError(f"{label} stored {size} bytes")
+
+    runner.rounds(up, args.rounds, clients, check=check_put)
+    server.fresh_bucket()
+    runner.child({**put, "client": "artifacts_async", "key": "bench/down.bin",
+                  "state": str(work / "state-seed")})
+    down = Case(f"Download of one {args.size_mib} MiB object to a file", note)
+    get = {**base, "op": "get_file", "key": "bench/down.bin", "dest": str(work / "dest.bin"),
+           **(get_fields(source) if get_fields is not None else {})}
+    clients = [(ours_get, _ours(get, work))]
+    clients += [(label, make(get)) for label, make in down_extra]
+    clients += [(peer, _peer(peer, get)) for peer in get_peers]
+
+    def check_get(label: str, job: dict[str, Any]) -> None:
+        dest = Path(job["dest"])
+        if _sha256(dest) != source_sha:
+            raise RuntimeError(f"{label} downloaded other bytes")
+        dest.unlink()
+
+    runner.rounds(down, args.rounds, clients, check=check_get)
+    return [*table(up), "", *table(down)], runner
+
+
 def large(args: argparse.Namespace, work: Path) -> tuple[list[str], Runner]:
     """One file up and down, part size and concurrency the same for every client."""
     server = start_server(args, work)
-    runner = Runner(server)
     try:
-        source = work / "source.bin"
-        _random_file(source, args.size_mib * MiB)
-        source_sha = _sha256(source)
-        base = {"server": server.describe(), "part": args.part_mib * MiB,
-                "concurrency": args.concurrency, "source": str(source)}
-        note = (f"{args.size_mib} MiB, part {args.part_mib} MiB, {args.concurrency} in flight, "
-                f"{_server_note(server)}")
-        up = Case(f"Upload of one {args.size_mib} MiB file", note)
-        put = {**base, "op": "put_file", "key": "bench/up.bin"}
-        clients = [("artifacts_async", _ours(put, work)),
-                   # Servers without a full-object CRC32C in the completion answer (rclone,
-                   # moto) get a HeadObject by default; these two rows go without it.
-                   ("artifacts_async (content_md5 = true: the ETag checked, no HEAD)",
-                    _ours({**put, "repository_options": {"content_md5": True}}, work)),
-                   ("artifacts_async (head_after_complete = false)",
-                    _ours({**put, "repository_options": {"head_after_complete": False}},
-                          work))]
-        clients += [(peer, _peer(peer, put)) for peer in S3_PEERS]
-
-        def check_put(label: str, job: dict[str, Any]) -> None:
-            if isinstance(server, Rclone):
-                size = (server.root / BUCKET / job["key"]).stat().st_size
-                if size != args.size_mib * MiB:
-                    raise RuntimeError(f"{label} stored {size} bytes")
-
-        runner.rounds(up, args.rounds, clients, check=check_put)
-        server.fresh_bucket()
-        runner.child({**put, "client": "artifacts_async", "key": "bench/down.bin",
-                      "state": str(work / "state-seed")})
-        down = Case(f"Download of one {args.size_mib} MiB object to a file", note)
-        get = {**base, "op": "get_file", "key": "bench/down.bin", "dest": str(work / "dest.bin")}
-        clients = [("artifacts_async", _ours(get, work))]
-        clients += [(peer, _peer(peer, get)) for peer in S3_PEERS if peer != "s3transfer"]
-        clients.append(("s3transfer", _peer("s3transfer", get)))
-
-        def check_get(label: str, job: dict[str, Any]) -> None:
-            dest = Path(job["dest"])
-            if _sha256(dest) != source_sha:
-                raise RuntimeError(f"{label} downloaded other bytes")
-            dest.unlink()
-
-        runner.rounds(down, args.rounds, clients, check=check_get)
+        return one_file(
+            args, work, server, where=_server_note(server),
+            stored_size=server.size if isinstance(server, Rclone) else None,
+            # Servers without a full-object CRC32C in the completion answer (rclone, moto)
+            # get a HeadObject by default; these two rows go without it.
+            up_extra=[
+                ("artifacts_async (content_md5 = true: the ETag checked, no HEAD)",
+                 lambda job: _ours({**job, "repository_options": {"content_md5": True}},
+                                   work)),
+                ("artifacts_async (head_after_complete = false)",
+                 lambda job: _ours(
+                     {**job, "repository_options": {"head_after_complete": False}}, work)),
+            ],
+            put_peers=S3_PEERS, down_extra=[],
+            get_peers=[*(p for p in S3_PEERS if p != "s3transfer"), "s3transfer"],
+        )
     finally:
         server.close()
-    return [*table(up), "", *table(down)], runner
 
 
 def small(args: argparse.Namespace, work: Path) -> tuple[list[str], Runner]:
